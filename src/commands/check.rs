@@ -1,0 +1,54 @@
+//! `idpsync check [--connect]`.
+
+use crate::config::{Config, IdpKind, StoreConfig};
+use crate::directory::Directory;
+use crate::source::Source;
+
+/// Prints what the configuration holds; with `connect`, reads every IdP (exit 1 if one fails).
+pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
+    println!("Configuration {} is valid.", config.path.display());
+    println!("  state: {}", config.daemon.state.display());
+    let stages: Vec<&str> = config.daemon.stages.iter().map(|s| s.as_str()).collect();
+    println!("  stages: {}", stages.join(", "));
+    println!(
+        "  store: {}",
+        match config.store {
+            StoreConfig::Embedded => "embedded",
+        }
+    );
+    println!(
+        "  {} IdPs, {} mappings, {} declared groups, {} apps in the role catalogue",
+        config.idps.len(),
+        config.mappings.len(),
+        config.groups.len(),
+        config.apps.as_ref().map_or(0, |a| a.len())
+    );
+    let mut failed = false;
+    for idp in &config.idps {
+        let IdpKind::File { path } = &idp.kind;
+        print!("  idp {}: file {}", idp.name, path.display());
+        if !connect {
+            println!();
+            continue;
+        }
+        match Source::build(idp)
+            .snapshot()
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|s| Directory::resolve(s).map_err(|e| e.to_string()))
+        {
+            Ok(d) => println!(
+                ": {} users ({} usable, {} without a user key), {} groups",
+                d.users_total,
+                d.users.len(),
+                d.skipped_users,
+                d.groups.len()
+            ),
+            Err(e) => {
+                println!(": FAILED: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}

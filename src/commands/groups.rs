@@ -1,0 +1,233 @@
+//! `idpsync groups list|show` and `idpsync users show`: read-only views of the store.
+//!
+//! They open the state read-only (a missing state is an empty store) and work while the service runs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Usage;
+use crate::cli::{GroupsCommand, Output, UsersCommand};
+use crate::config::Config;
+use crate::model::{GroupName, Stage, UserKey};
+use crate::state::State;
+
+#[derive(Serialize)]
+struct GroupListItem<'a> {
+    name: &'a str,
+    stage: &'a str,
+    description: &'a str,
+    declared: bool,
+    roles: &'a [String],
+    member_count: u64,
+}
+
+#[derive(Serialize)]
+struct GroupDoc<'a> {
+    name: &'a str,
+    stage: &'a str,
+    description: &'a str,
+    declared: bool,
+    roles: &'a [String],
+    members: Vec<MemberDoc>,
+}
+
+#[derive(Serialize)]
+struct MemberDoc {
+    user: String,
+    provenance: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct UserDoc {
+    user: String,
+    groups: Vec<UserGroupDoc>,
+    roles: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Serialize)]
+struct UserGroupDoc {
+    name: String,
+    stage: String,
+    provenance: Vec<String>,
+}
+
+fn stage_arg(config: &Config, raw: &str) -> Result<Stage, Usage> {
+    let stage = Stage::parse(raw).map_err(|e| Usage(e.0))?;
+    if !config.daemon.stages.contains(&stage) {
+        return Err(Usage(format!("stage {stage} is not in daemon.stages")));
+    }
+    Ok(stage)
+}
+
+fn declared_line(config: &Config, stage: &str, name: &str) -> Option<Option<usize>> {
+    let norm = crate::model::normalise_group_name(name);
+    config
+        .groups
+        .iter()
+        .find(|g| g.stage.as_str() == stage && g.name.norm() == norm)
+        .map(|g| g.line)
+}
+
+/// Runs `groups list` or `groups show`.
+pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
+    let state = State::open_read_only(&config.daemon.state)?;
+    match command {
+        GroupsCommand::List { stage, output } => {
+            let stage = stage.as_deref().map(|s| stage_arg(config, s)).transpose()?;
+            let groups = state.list_groups(stage.as_ref())?;
+            match output {
+                Output::Json => {
+                    let items: Vec<GroupListItem<'_>> = groups
+                        .iter()
+                        .map(|g| GroupListItem {
+                            name: &g.name,
+                            stage: &g.stage,
+                            description: &g.description,
+                            declared: declared_line(config, &g.stage, &g.name).is_some(),
+                            roles: &g.roles,
+                            member_count: g.member_count,
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&items)?);
+                }
+                Output::Text => {
+                    if groups.is_empty() {
+                        println!("No groups.");
+                    }
+                    for g in &groups {
+                        let declared = if declared_line(config, &g.stage, &g.name).is_some() {
+                            " (declared)"
+                        } else {
+                            ""
+                        };
+                        println!(
+                            "{:<12} {:<28} {:>6} members  {}{declared}",
+                            g.stage,
+                            g.name,
+                            g.member_count,
+                            g.roles.join(", ")
+                        );
+                    }
+                }
+            }
+        }
+        GroupsCommand::Show {
+            name,
+            stage,
+            output,
+        } => {
+            let stage = stage_arg(config, stage)?;
+            let name = GroupName::parse(name).map_err(|e| Usage(e.0))?;
+            let group = state
+                .find_group(&stage, &name)?
+                .ok_or_else(|| Usage(format!("no group {:?} in stage {stage}", name.as_str())))?;
+            let members = state.group_members(group.id)?;
+            let declared = declared_line(config, &group.stage, &group.name);
+            match output {
+                Output::Json => {
+                    let doc = GroupDoc {
+                        name: &group.name,
+                        stage: &group.stage,
+                        description: &group.description,
+                        declared: declared.is_some(),
+                        roles: &group.roles,
+                        members: members
+                            .iter()
+                            .map(|m| MemberDoc {
+                                user: m.user.clone(),
+                                provenance: m.provenance.iter().map(ToString::to_string).collect(),
+                            })
+                            .collect(),
+                    };
+                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                }
+                Output::Text => {
+                    print!("{} ({})", group.name, group.stage);
+                    match declared {
+                        Some(line) => println!(
+                            " — declared in {} line {}",
+                            config.path.display(),
+                            line.unwrap_or(0)
+                        ),
+                        None => println!(),
+                    }
+                    println!("Description: {}", group.description);
+                    println!(
+                        "Roles: {}",
+                        if group.roles.is_empty() {
+                            "none".into()
+                        } else {
+                            group.roles.join(", ")
+                        }
+                    );
+                    println!("Members ({}):", members.len());
+                    for m in &members {
+                        let provenance: Vec<String> =
+                            m.provenance.iter().map(ToString::to_string).collect();
+                        println!("  {:<36} {}", m.user, provenance.join(", "));
+                    }
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Runs `users show`.
+pub fn run_users(config: &Config, command: &UsersCommand) -> anyhow::Result<u8> {
+    let UsersCommand::Show { key, stage, output } = command;
+    let key = UserKey::parse(key).map_err(|e| Usage(e.0))?;
+    let stage = stage.as_deref().map(|s| stage_arg(config, s)).transpose()?;
+    let state = State::open_read_only(&config.daemon.state)?;
+    let memberships = state.user_memberships(&key, stage.as_ref())?;
+    let mut roles: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for m in &memberships {
+        for role in &m.roles {
+            if let Some((app, name)) = role.split_once('/') {
+                let list = roles
+                    .entry(m.stage.clone())
+                    .or_default()
+                    .entry(app.to_owned())
+                    .or_default();
+                if !list.iter().any(|r| r == name) {
+                    list.push(name.to_owned());
+                    list.sort();
+                }
+            }
+        }
+    }
+    let doc = UserDoc {
+        user: key.to_string(),
+        groups: memberships
+            .iter()
+            .map(|m| UserGroupDoc {
+                name: m.name.clone(),
+                stage: m.stage.clone(),
+                provenance: m.provenance.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
+        roles,
+    };
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+        Output::Text => {
+            println!("{}", doc.user);
+            if doc.groups.is_empty() {
+                println!("No group memberships.");
+            }
+            for g in &doc.groups {
+                println!("  {}/{}  {}", g.stage, g.name, g.provenance.join(", "));
+            }
+            for (stage, apps) in &doc.roles {
+                for (app, list) in apps {
+                    println!(
+                        "  role in {stage}: {app}/{}",
+                        list.join(&format!(", {app}/"))
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,26 @@
+//! idpsync keeps an application's end-user groups in step with the groups people have in their
+//! identity provider.
+//!
+//! The shape is a pure core with I/O at its edges:
+//!
+//! | module | owns | must not |
+//! |---|---|---|
+//! | [`config`] | the TOML file and overrides → a validated [`config::Config`] | be re-validated elsewhere |
+//! | [`model`] | names, stages, roles, user keys, provenances | do I/O |
+//! | [`directory`] | an IdP read (snapshot) → checked, expanded groups | do I/O |
+//! | [`reconcile`] | desired + current + policy → plan with per-IdP refusals | do I/O or read the clock |
+//! | [`source`] | reading IdPs into snapshots, complete or failed | write state |
+//! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
+//! | [`sync`] | `sync_once`: the one place I/O meets the core | hold locks while reading IdPs |
+//! | [`report`] | the reconcile document (JSON and text) | change anything |
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod directory;
+pub mod model;
+pub mod reconcile;
+pub mod report;
+pub mod source;
+pub mod state;
+pub mod sync;

@@ -1,0 +1,174 @@
+//! The reconcile document of SPEC §3, as JSON and as text for people.
+//!
+//! The JSON has exactly the fields SPEC lists; the text form says the same things in lines an
+//! administrator can read, with each refusal's reason and the command that allows it.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+/// The result of one reconcile, printed on standard output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The run's id (also the audit actor `run:<id>`).
+    pub run_id: String,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// Adds applied (or that would be, in a dry run).
+    pub adds: Vec<ChangeDoc>,
+    /// Removes applied (or that would be).
+    pub removes: Vec<ChangeDoc>,
+    /// IdPs whose changes were withheld.
+    pub refused: Vec<RefusedDoc>,
+    /// Mappings that did nothing, with their reason code.
+    pub inactive_mappings: Vec<InactiveDoc>,
+    /// IdPs that could not be read or applied.
+    pub failed_idps: Vec<FailedDoc>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+/// One membership change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeDoc {
+    /// The group's stage.
+    pub stage: String,
+    /// The group's name.
+    pub group: String,
+    /// The user key.
+    pub user: String,
+    /// The IdP whose provenance changes.
+    pub idp: String,
+    /// The IdP group that causes it.
+    pub idp_group: String,
+}
+
+/// One refused IdP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedDoc {
+    /// The IdP.
+    pub idp: String,
+    /// `empty` or `removals`.
+    pub guard: String,
+    /// The removals its plan holds.
+    pub removals: u64,
+    /// What the guard allows.
+    pub limit: u64,
+    /// The command that lets it through.
+    pub allow: String,
+    /// Why (text output only).
+    #[serde(skip)]
+    pub detail: String,
+}
+
+/// One inactive mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InactiveDoc {
+    /// The mapping's IdP.
+    pub idp: String,
+    /// The mapping's IdP group value.
+    pub idp_group: String,
+    /// The mapping's group.
+    pub group: String,
+    /// The mapping's stage.
+    pub stage: String,
+    /// The reason code.
+    pub reason: String,
+}
+
+/// One failed IdP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedDoc {
+    /// The IdP.
+    pub idp: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// The counts of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Adds listed.
+    pub adds: u64,
+    /// Removes listed.
+    pub removes: u64,
+    /// Users skipped for lack of a usable key.
+    pub skipped_users: u64,
+}
+
+impl Report {
+    /// SPEC §3's exit status: 3 if anything was refused, else 1 if anything failed, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if !self.refused.is_empty() {
+            3
+        } else if !self.failed_idps.is_empty() {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The run's outcome word for the run history.
+    pub fn outcome(&self) -> &'static str {
+        match self.exit_code() {
+            3 => "refused",
+            1 => "failed",
+            _ => "ok",
+        }
+    }
+
+    /// The document as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the report serialises")
+    }
+
+    /// The document as text for people.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let what = if self.dry_run { "Dry run" } else { "Run" };
+        let _ = writeln!(out, "{what} {}", self.run_id);
+        let verb = if self.dry_run { "would " } else { "" };
+        if self.adds.is_empty() && self.removes.is_empty() {
+            let _ = writeln!(out, "No membership changes.");
+        }
+        for (sign, list) in [("+", &self.adds), ("-", &self.removes)] {
+            for c in list {
+                let _ = writeln!(
+                    out,
+                    "  {sign} {}/{}  {}  (idp:{} via {:?})",
+                    c.stage, c.group, c.user, c.idp, c.idp_group
+                );
+            }
+        }
+        for r in &self.refused {
+            let _ = writeln!(
+                out,
+                "REFUSED idp {}: {} guard — {} (removals {}, limit {}); its changes are withheld.\n  To allow: {}",
+                r.idp, r.guard, r.detail, r.removals, r.limit, r.allow
+            );
+        }
+        for f in &self.failed_idps {
+            let _ = writeln!(out, "FAILED idp {}: {}", f.idp, f.error);
+        }
+        if !self.inactive_mappings.is_empty() {
+            let _ = writeln!(out, "Inactive mappings:");
+            for m in &self.inactive_mappings {
+                let _ = writeln!(
+                    out,
+                    "  {} {:?} -> {}/{}: {}",
+                    m.idp, m.idp_group, m.stage, m.group, m.reason
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "Summary: {verb}add {}, {verb}remove {}, {} users skipped (no user key), {} refused, {} failed.",
+            self.summary.adds,
+            self.summary.removes,
+            self.summary.skipped_users,
+            self.refused.len(),
+            self.failed_idps.len()
+        );
+        out
+    }
+}

@@ -1,0 +1,46 @@
+//! IdP sources: each reads one IdP completely into a [`Snapshot`], or fails.
+//!
+//! The set of kinds is closed and chosen by configuration, so it is an enum. A source never returns
+//! a partial read: a failure anywhere fails the whole read, and the IdP then contributes nothing to
+//! the run (SPEC §1 invariant 4). Sources never touch the state file.
+
+pub mod file;
+
+use crate::config::{IdpConfig, IdpKind};
+use crate::directory::Snapshot;
+
+/// Why an IdP could not be read; either way the IdP sits this run out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// The IdP could not be reached or read (missing file, network): retry at the next run.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The IdP answered with data that cannot be used (malformed, inconsistent): an operator must look.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A configured IdP, ready to read.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A directory export on disk.
+    File(file::FileSource),
+}
+
+impl Source {
+    /// Builds the source an `[[idp]]` entry describes.
+    pub fn build(config: &IdpConfig) -> Source {
+        match &config.kind {
+            IdpKind::File { path } => {
+                Source::File(file::FileSource::new(path.clone(), &config.user_key))
+            }
+        }
+    }
+
+    /// Reads the IdP completely.
+    pub async fn snapshot(&self) -> Result<Snapshot, SourceError> {
+        match self {
+            Source::File(file) => file.snapshot().await,
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Applying one IdP's part of a plan to the embedded store, and recording runs.
+//!
+//! One IdP's changes, audit rows, stored ids and new baseline commit together in one transaction:
+//! for the embedded store this transaction is the journal (SPEC §1 invariant 9) — a run killed
+//! before the commit leaves nothing behind and the next run plans the same changes again. Each
+//! change is conditional (insert if absent, delete if present) and audited only when it changed a row.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{State, StateError, unix_now};
+use crate::model::IdpName;
+use crate::reconcile::Baseline;
+
+/// One IdP's applicable changes, in store terms.
+#[derive(Debug, Clone, Default)]
+pub struct IdpApply<'a> {
+    /// Adds: (group id, user key, cause).
+    pub adds: Vec<(i64, &'a str, &'a str)>,
+    /// Removes: (group id, user key, cause).
+    pub removes: Vec<(i64, &'a str, &'a str)>,
+    /// Immutable ids to store beside keys: (user key, IdP id), only those new or changed.
+    pub external_ids: Vec<(&'a str, &'a str)>,
+    /// The read's baseline, replacing the stored one.
+    pub baseline: Option<&'a Baseline>,
+}
+
+/// Changes that really changed a row (others were already so, e.g. written concurrently).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppliedCounts {
+    /// Provenances added.
+    pub adds: u64,
+    /// Provenances removed.
+    pub removes: u64,
+}
+
+/// The end of a run, for the run history.
+#[derive(Debug, Clone)]
+pub struct RunRecord<'a> {
+    /// The run id.
+    pub run_id: &'a str,
+    /// `ok`, `failed` or `refused`.
+    pub outcome: &'a str,
+    /// Adds applied.
+    pub adds: u64,
+    /// Removes applied.
+    pub removes: u64,
+    /// The reconcile document.
+    pub report: &'a str,
+}
+
+impl State {
+    /// Records the start of a run, so a run that dies shows as never finished.
+    pub fn begin_run(&mut self, run_id: &str, actor: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (id, actor, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
+                params![run_id, actor, unix_now()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records the end of a run.
+    pub fn finish_run(&mut self, record: &RunRecord<'_>) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished_at = ?2, outcome = ?3, adds = ?4, removes = ?5, report = ?6 WHERE id = ?1",
+                params![
+                    record.run_id,
+                    unix_now(),
+                    record.outcome,
+                    record.adds as i64,
+                    record.removes as i64,
+                    record.report
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records what happened to an IdP that was not applied (refused or failed).
+    pub fn record_idp_outcome(
+        &mut self,
+        run_id: &str,
+        idp: &IdpName,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO run_idps (run_id, idp, outcome, adds, removes, detail) VALUES (?1, ?2, ?3, 0, 0, ?4)",
+                params![run_id, idp.as_str(), outcome, detail],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Applies one IdP's changes, ids and baseline in one transaction, auditing each real change.
+    pub fn apply_idp(
+        &mut self,
+        run_id: &str,
+        idp: &IdpName,
+        apply: &IdpApply<'_>,
+    ) -> Result<AppliedCounts, StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let actor = format!("run:{run_id}");
+        let now = unix_now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let source = source_id(&tx, idp).map_err(err)?;
+        let mut counts = AppliedCounts::default();
+        {
+            let mut find_user = tx
+                .prepare_cached("SELECT id FROM users WHERE key = ?1")
+                .map_err(err)?;
+            let mut new_user = tx
+                .prepare_cached("INSERT INTO users (key, created_at) VALUES (?1, ?2)")
+                .map_err(err)?;
+            let mut users: HashMap<String, i64> = HashMap::new();
+            let mut user_id = |key: &str, create: bool| -> rusqlite::Result<Option<i64>> {
+                if let Some(&id) = users.get(key) {
+                    return Ok(Some(id));
+                }
+                let found: Option<i64> = find_user.query_row([key], |r| r.get(0)).optional()?;
+                let id = match (found, create) {
+                    (Some(id), _) => id,
+                    (None, true) => {
+                        new_user.execute(params![key, now])?;
+                        tx.last_insert_rowid()
+                    }
+                    (None, false) => return Ok(None),
+                };
+                users.insert(key.to_owned(), id);
+                Ok(Some(id))
+            };
+            let mut insert = tx
+                .prepare_cached("INSERT OR IGNORE INTO memberships (group_id, user_id, source, cause) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(err)?;
+            let mut delete = tx
+                .prepare_cached(
+                    "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 AND source = ?3",
+                )
+                .map_err(err)?;
+            let mut audit = tx
+                .prepare_cached(
+                    "INSERT INTO audit (at, actor, op, group_id, user_id, source, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(err)?;
+            for &(group, key, cause) in &apply.adds {
+                let user = user_id(key, true).map_err(err)?.expect("created");
+                if insert
+                    .execute(params![group, user, source, cause])
+                    .map_err(err)?
+                    == 1
+                {
+                    audit
+                        .execute(params![now, actor, "add", group, user, source, cause])
+                        .map_err(err)?;
+                    counts.adds += 1;
+                }
+            }
+            for &(group, key, cause) in &apply.removes {
+                let Some(user) = user_id(key, false).map_err(err)? else {
+                    continue;
+                };
+                if delete.execute(params![group, user, source]).map_err(err)? == 1 {
+                    audit
+                        .execute(params![now, actor, "remove", group, user, source, cause])
+                        .map_err(err)?;
+                    counts.removes += 1;
+                }
+            }
+            let mut store_id = tx
+                .prepare_cached(
+                    "INSERT INTO user_ids (source, user_id, external_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (source, user_id) DO UPDATE SET external_id = excluded.external_id",
+                )
+                .map_err(err)?;
+            for &(key, external) in &apply.external_ids {
+                if let Some(user) = user_id(key, false).map_err(err)? {
+                    store_id
+                        .execute(params![source, user, external])
+                        .map_err(err)?;
+                }
+            }
+            if let Some(baseline) = apply.baseline {
+                tx.execute("DELETE FROM baselines WHERE source = ?1", [source])
+                    .map_err(err)?;
+                let mut put = tx
+                    .prepare_cached("INSERT INTO baselines (source, idp_group, members, hash) VALUES (?1, ?2, ?3, ?4)")
+                    .map_err(err)?;
+                for (group, digest) in baseline {
+                    put.execute(params![
+                        source,
+                        group,
+                        digest.members as i64,
+                        digest.hash as i64
+                    ])
+                    .map_err(err)?;
+                }
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO run_idps (run_id, idp, outcome, adds, removes) VALUES (?1, ?2, 'applied', ?3, ?4)",
+                params![run_id, idp.as_str(), counts.adds as i64, counts.removes as i64],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(counts)
+    }
+
+    /// Deletes audit records older than `days` days (0 keeps everything).
+    pub fn purge_audit(&mut self, days: u32) -> Result<u64, StateError> {
+        if days == 0 {
+            return Ok(0);
+        }
+        let cutoff = unix_now() - i64::from(days) * 86_400;
+        let n = self
+            .conn
+            .execute("DELETE FROM audit WHERE at < ?1", [cutoff])
+            .map_err(|e| self.err(e))?;
+        Ok(n as u64)
+    }
+}
+
+/// The `sources` id of `idp:<name>`, created on first use.
+pub(super) fn source_id(tx: &rusqlite::Connection, idp: &IdpName) -> rusqlite::Result<i64> {
+    let provenance = format!("idp:{idp}");
+    tx.execute(
+        "INSERT OR IGNORE INTO sources (provenance) VALUES (?1)",
+        [&provenance],
+    )?;
+    tx.query_row(
+        "SELECT id FROM sources WHERE provenance = ?1",
+        [&provenance],
+        |r| r.get(0),
+    )
+}

@@ -1,0 +1,379 @@
+//! Groups, roles and memberships of the embedded store: declared groups, direct edits and views.
+//!
+//! The views here are what `groups list`, `groups show` and `users show` print; the edits are the
+//! library functions administration commands are thin layers over. Every edit is a short
+//! transaction and is audited with its actor.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{DIRECT_SOURCE, State, StateError, unix_now};
+use crate::config::DeclaredGroup;
+use crate::model::{GroupName, Provenance, Role, Stage, UserKey};
+
+/// A group as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    /// Its row id.
+    pub id: i64,
+    /// Its name as shown.
+    pub name: String,
+    /// Its stage.
+    pub stage: String,
+    /// Its description.
+    pub description: String,
+    /// Its roles, sorted.
+    pub roles: Vec<String>,
+    /// Users with at least one provenance.
+    pub member_count: u64,
+}
+
+/// A member of a group with the provenances that hold it, `direct` first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// The user key.
+    pub user: String,
+    /// Its provenances, in display order.
+    pub provenance: Vec<Provenance>,
+}
+
+/// One group a user belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserMembership {
+    /// The group's name.
+    pub name: String,
+    /// The group's stage.
+    pub stage: String,
+    /// Its provenances, in display order.
+    pub provenance: Vec<Provenance>,
+    /// The group's roles.
+    pub roles: Vec<String>,
+}
+
+impl State {
+    /// Creates missing declared groups and makes name case, description and roles match the config.
+    /// Returns the number of groups created or changed.
+    pub fn sync_declared(
+        &mut self,
+        groups: &[DeclaredGroup],
+        actor: &str,
+    ) -> Result<u64, StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let now = unix_now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let mut changed = 0;
+        for group in groups {
+            let roles: Vec<String> = group.roles.iter().map(Role::to_string).collect();
+            let found: Option<(i64, String, String)> = tx
+                .query_row(
+                    "SELECT id, name, description FROM groups WHERE stage = ?1 AND norm = ?2",
+                    params![group.stage.as_str(), group.name.norm()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(err)?;
+            let (id, op) = match found {
+                None => {
+                    tx.execute(
+                        "INSERT INTO groups (stage, name, norm, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![group.stage.as_str(), group.name.as_str(), group.name.norm(), group.description, now],
+                    )
+                    .map_err(err)?;
+                    (tx.last_insert_rowid(), Some("group.create"))
+                }
+                Some((id, name, description)) => {
+                    let mut op = None;
+                    if name != group.name.as_str() || description != group.description {
+                        tx.execute(
+                            "UPDATE groups SET name = ?2, description = ?3 WHERE id = ?1",
+                            params![id, group.name.as_str(), group.description],
+                        )
+                        .map_err(err)?;
+                        op = Some("group.update");
+                    }
+                    (id, op)
+                }
+            };
+            let stored: Vec<String> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT role FROM group_roles WHERE group_id = ?1 ORDER BY role",
+                    )
+                    .map_err(err)?;
+                let rows = stmt.query_map([id], |r| r.get(0)).map_err(err)?;
+                rows.collect::<Result<_, _>>().map_err(err)?
+            };
+            let op = if stored != roles {
+                tx.execute("DELETE FROM group_roles WHERE group_id = ?1", [id])
+                    .map_err(err)?;
+                for role in &roles {
+                    tx.execute(
+                        "INSERT INTO group_roles (group_id, role) VALUES (?1, ?2)",
+                        params![id, role],
+                    )
+                    .map_err(err)?;
+                }
+                op.or(Some("group.roles"))
+            } else {
+                op
+            };
+            if let Some(op) = op {
+                changed += 1;
+                tx.execute(
+                    "INSERT INTO audit (at, actor, op, group_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![now, actor, op, id, format!("declared at line {}; roles: {}", group.line.unwrap_or(0), roles.join(", "))],
+                )
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(changed)
+    }
+
+    /// Creates a group; refused when one of the same normalised name exists in the stage.
+    pub fn create_group(
+        &mut self,
+        stage: &Stage,
+        name: &GroupName,
+        description: &str,
+        roles: &BTreeSet<Role>,
+        actor: &str,
+    ) -> Result<i64, StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let exists: Option<String> = tx
+            .query_row(
+                "SELECT name FROM groups WHERE stage = ?1 AND norm = ?2",
+                params![stage.as_str(), name.norm()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        if let Some(existing) = exists {
+            return Err(StateError::Invalid(format!(
+                "group {existing:?} already exists in stage {stage}"
+            )));
+        }
+        let now = unix_now();
+        tx.execute(
+            "INSERT INTO groups (stage, name, norm, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![stage.as_str(), name.as_str(), name.norm(), description, now],
+        )
+        .map_err(err)?;
+        let id = tx.last_insert_rowid();
+        for role in roles {
+            tx.execute(
+                "INSERT INTO group_roles (group_id, role) VALUES (?1, ?2)",
+                params![id, role.to_string()],
+            )
+            .map_err(err)?;
+        }
+        tx.execute(
+            "INSERT INTO audit (at, actor, op, group_id) VALUES (?1, ?2, 'group.create', ?3)",
+            params![now, actor, id],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(id)
+    }
+
+    /// Adds `user` to a group with the `direct` provenance; `false` when it already had it.
+    pub fn add_direct(
+        &mut self,
+        stage: &Stage,
+        group: &GroupName,
+        user: &UserKey,
+        actor: &str,
+    ) -> Result<bool, StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let now = unix_now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let group_id: i64 = tx
+            .query_row(
+                "SELECT id FROM groups WHERE stage = ?1 AND norm = ?2",
+                params![stage.as_str(), group.norm()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?
+            .ok_or_else(|| {
+                StateError::Invalid(format!("no group {:?} in stage {stage}", group.as_str()))
+            })?;
+        tx.execute(
+            "INSERT OR IGNORE INTO users (key, created_at) VALUES (?1, ?2)",
+            params![user.as_str(), now],
+        )
+        .map_err(err)?;
+        let user_id: i64 = tx
+            .query_row(
+                "SELECT id FROM users WHERE key = ?1",
+                [user.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let added = tx
+            .execute(
+                "INSERT OR IGNORE INTO memberships (group_id, user_id, source) VALUES (?1, ?2, ?3)",
+                params![group_id, user_id, DIRECT_SOURCE],
+            )
+            .map_err(err)?
+            == 1;
+        if added {
+            tx.execute(
+                "INSERT INTO audit (at, actor, op, group_id, user_id, source) VALUES (?1, ?2, 'add', ?3, ?4, ?5)",
+                params![now, actor, group_id, user_id, DIRECT_SOURCE],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(added)
+    }
+
+    /// Every group (optionally of one stage), sorted by stage then name.
+    pub fn list_groups(&self, stage: Option<&Stage>) -> Result<Vec<GroupView>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT g.id, g.name, g.stage, g.description,
+                        (SELECT group_concat(role, char(10)) FROM (SELECT role FROM group_roles WHERE group_id = g.id ORDER BY role)),
+                        (SELECT count(DISTINCT user_id) FROM memberships WHERE group_id = g.id)
+                 FROM groups g WHERE ?1 IS NULL OR g.stage = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([stage.map(Stage::as_str)], |r| {
+                let roles: Option<String> = r.get(4)?;
+                Ok(GroupView {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    stage: r.get(2)?,
+                    description: r.get(3)?,
+                    roles: roles
+                        .map(|s| s.split('\n').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    member_count: r.get::<_, i64>(5)? as u64,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let mut groups: Vec<GroupView> = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        groups.sort_by(|a, b| {
+            (a.stage.as_bytes(), a.name.as_bytes()).cmp(&(b.stage.as_bytes(), b.name.as_bytes()))
+        });
+        Ok(groups)
+    }
+
+    /// The group of that (normalised) name in `stage`, if any.
+    pub fn find_group(
+        &self,
+        stage: &Stage,
+        name: &GroupName,
+    ) -> Result<Option<GroupView>, StateError> {
+        Ok(self
+            .list_groups(Some(stage))?
+            .into_iter()
+            .find(|g| crate::model::normalise_group_name(&g.name) == name.norm()))
+    }
+
+    /// The members of a group with their provenances, sorted by user key.
+    pub fn group_members(&self, group_id: i64) -> Result<Vec<GroupMember>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT u.key, s.provenance FROM memberships m
+                 JOIN users u ON u.id = m.user_id JOIN sources s ON s.id = m.source
+                 WHERE m.group_id = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([group_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut members: BTreeMap<String, Vec<Provenance>> = BTreeMap::new();
+        for row in rows {
+            let (user, provenance) = row.map_err(|e| self.err(e))?;
+            let provenance =
+                Provenance::parse(&provenance).map_err(|e| StateError::Invalid(e.0))?;
+            members.entry(user).or_default().push(provenance);
+        }
+        Ok(members
+            .into_iter()
+            .map(|(user, mut provenance)| {
+                provenance.sort();
+                GroupMember { user, provenance }
+            })
+            .collect())
+    }
+
+    /// The groups `user` belongs to (optionally in one stage), with provenances and roles.
+    pub fn user_memberships(
+        &self,
+        user: &UserKey,
+        stage: Option<&Stage>,
+    ) -> Result<Vec<UserMembership>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT g.id, g.name, g.stage, s.provenance FROM memberships m
+                 JOIN users u ON u.id = m.user_id JOIN groups g ON g.id = m.group_id JOIN sources s ON s.id = m.source
+                 WHERE u.key = ?1 AND (?2 IS NULL OR g.stage = ?2)",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![user.as_str(), stage.map(Stage::as_str)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut groups: BTreeMap<i64, UserMembership> = BTreeMap::new();
+        for row in rows {
+            let (id, name, stage, provenance) = row.map_err(|e| self.err(e))?;
+            let provenance =
+                Provenance::parse(&provenance).map_err(|e| StateError::Invalid(e.0))?;
+            groups
+                .entry(id)
+                .or_insert_with(|| UserMembership {
+                    name,
+                    stage,
+                    provenance: Vec::new(),
+                    roles: Vec::new(),
+                })
+                .provenance
+                .push(provenance);
+        }
+        let mut roles_stmt = self
+            .conn
+            .prepare("SELECT role FROM group_roles WHERE group_id = ?1 ORDER BY role")
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(groups.len());
+        for (id, mut membership) in groups {
+            membership.provenance.sort();
+            let rows = roles_stmt
+                .query_map([id], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            membership.roles = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+            out.push(membership);
+        }
+        out.sort_by(|a, b| {
+            (a.stage.as_bytes(), a.name.as_bytes()).cmp(&(b.stage.as_bytes(), b.name.as_bytes()))
+        });
+        Ok(out)
+    }
+}

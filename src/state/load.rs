@@ -1,0 +1,149 @@
+//! Reading what a run needs from the state, in one consistent read transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::params;
+
+use super::{State, StateError};
+use crate::model::{IdpName, Stage};
+use crate::reconcile::{Baseline, GroupDigest};
+
+/// A group row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedGroup {
+    /// Its row id.
+    pub id: i64,
+    /// Its stage.
+    pub stage: String,
+    /// Its name as shown.
+    pub name: String,
+    /// Its normalised name.
+    pub norm: String,
+}
+
+/// What the state says about one IdP.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedIdp {
+    /// Its `sources` id, when it ever wrote anything.
+    pub source: Option<i64>,
+    /// Its memberships in the served stages: (group id, user id, cause).
+    pub held: Vec<(i64, i64, Arc<str>)>,
+    /// Its last applied read.
+    pub baseline: Baseline,
+    /// The immutable ids stored for its users.
+    pub external_ids: HashMap<i64, String>,
+}
+
+/// What a run starts from.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Every group.
+    pub groups: Vec<LoadedGroup>,
+    /// Every user: (id, key).
+    pub users: Vec<(i64, String)>,
+    /// Per requested IdP, in request order.
+    pub idps: Vec<LoadedIdp>,
+}
+
+impl State {
+    /// Loads groups, users and, per IdP, its memberships in `stages`, baseline and stored ids.
+    pub fn load(&mut self, idps: &[IdpName], stages: &[Stage]) -> Result<Loaded, StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut loaded = Loaded::default();
+        {
+            let mut stmt = tx
+                .prepare("SELECT id, stage, name, norm FROM groups ORDER BY id")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(LoadedGroup {
+                        id: r.get(0)?,
+                        stage: r.get(1)?,
+                        name: r.get(2)?,
+                        norm: r.get(3)?,
+                    })
+                })
+                .map_err(err)?;
+            loaded.groups = rows.collect::<Result<_, _>>().map_err(err)?;
+            let mut stmt = tx
+                .prepare("SELECT id, key FROM users ORDER BY id")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err)?;
+            loaded.users = rows.collect::<Result<_, _>>().map_err(err)?;
+        }
+        let stage_of: HashMap<i64, &str> = loaded
+            .groups
+            .iter()
+            .map(|g| (g.id, g.stage.as_str()))
+            .collect();
+        let served: Vec<&str> = stages.iter().map(Stage::as_str).collect();
+        for idp in idps {
+            let source = tx
+                .query_row(
+                    "SELECT id FROM sources WHERE provenance = ?1",
+                    [format!("idp:{idp}")],
+                    |r| r.get(0),
+                )
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })
+                .map_err(err)?;
+            let mut this = LoadedIdp {
+                source,
+                ..LoadedIdp::default()
+            };
+            if let Some(source) = this.source {
+                let mut causes: HashMap<String, Arc<str>> = HashMap::new();
+                let mut stmt = tx
+                    .prepare("SELECT group_id, user_id, cause FROM memberships WHERE source = ?1 ORDER BY group_id, user_id")
+                    .map_err(err)?;
+                let mut rows = stmt.query(params![source]).map_err(err)?;
+                while let Some(row) = rows.next().map_err(err)? {
+                    let group: i64 = row.get(0).map_err(err)?;
+                    if !stage_of.get(&group).is_some_and(|s| served.contains(s)) {
+                        continue;
+                    }
+                    let cause: Option<String> = row.get(2).map_err(err)?;
+                    let cause = cause.unwrap_or_default();
+                    let cause = causes
+                        .entry(cause.clone())
+                        .or_insert_with(|| Arc::from(cause))
+                        .clone();
+                    this.held.push((group, row.get(1).map_err(err)?, cause));
+                }
+                let mut stmt = tx
+                    .prepare("SELECT idp_group, members, hash FROM baselines WHERE source = ?1")
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map(params![source], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            GroupDigest {
+                                members: r.get::<_, i64>(1)? as u64,
+                                hash: r.get::<_, i64>(2)? as u64,
+                            },
+                        ))
+                    })
+                    .map_err(err)?;
+                this.baseline = rows.collect::<Result<_, _>>().map_err(err)?;
+                let mut stmt = tx
+                    .prepare("SELECT user_id, external_id FROM user_ids WHERE source = ?1")
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map(params![source], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(err)?;
+                this.external_ids = rows.collect::<Result<_, _>>().map_err(err)?;
+            }
+            loaded.idps.push(this);
+        }
+        tx.finish().map_err(err)?;
+        Ok(loaded)
+    }
+}

@@ -1,0 +1,157 @@
+//! The SQLite state file: the embedded group store, per-IdP baselines, audit log and run history.
+//!
+//! This module owns the connection and its settings (WAL, `synchronous=NORMAL`, `busy_timeout`),
+//! the schema and its migrations, and every query. It decides nothing about *what* changes — the
+//! plan comes from `reconcile` — it only applies changes as short, conditional transactions
+//! (add a provenance if absent, remove it if present) so concurrent writers never lose or double one.
+
+mod apply;
+mod groups;
+mod load;
+pub mod lock;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use apply::{AppliedCounts, IdpApply, RunRecord};
+pub use groups::{GroupMember, GroupView, UserMembership};
+pub use load::{Loaded, LoadedGroup};
+
+/// How long a writer waits for another writer's transaction before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The provenance id of `direct` in the `sources` table.
+pub const DIRECT_SOURCE: i64 = 0;
+
+/// Errors of the state file; all of them fail the command (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// SQLite refused an operation.
+    #[error("state file {path}: {source}")]
+    Sqlite {
+        /// The state file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer idpsync.
+    #[error(
+        "state file {path} has schema version {found}; this idpsync understands up to {supported}. Upgrade idpsync (or restore a backup made by this version)"
+    )]
+    TooNew {
+        /// The state file.
+        path: PathBuf,
+        /// The version found.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// The state folder could not be created.
+    #[error("cannot create the state folder {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A request that does not fit the store (unknown group, duplicate name).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An open state file.
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl State {
+    /// Opens `path` for writing, creating the file and missing parent folders (mode 0700).
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.exists()
+        {
+            create_private_dirs(parent).map_err(|source| StateError::Folder {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+        let mut state = State {
+            conn,
+            path: path.to_owned(),
+        };
+        state.configure().map_err(|e| sqlite(path, e))?;
+        schema::migrate(&mut state.conn, path)?;
+        Ok(state)
+    }
+
+    /// Opens `path` read-only; a missing file reads as an empty store and nothing is created.
+    pub fn open_read_only(path: &Path) -> Result<State, StateError> {
+        if !path.exists() {
+            let mut conn = Connection::open_in_memory().map_err(|e| sqlite(path, e))?;
+            schema::migrate(&mut conn, path)?;
+            return Ok(State {
+                conn,
+                path: path.to_owned(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| sqlite(path, e))?;
+        schema::check_readable(&conn, path)?;
+        Ok(State {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    fn configure(&mut self) -> rusqlite::Result<()> {
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(())
+    }
+
+    /// The state file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StateError {
+        sqlite(&self.path, e)
+    }
+}
+
+fn sqlite(path: &Path, source: rusqlite::Error) -> StateError {
+    StateError::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn create_private_dirs(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+/// Seconds since the Unix epoch, as stored in the state file.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// RFC 3339 UTC text for a stored Unix time.
+pub fn rfc3339(unix: i64) -> String {
+    let time = std::time::UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}

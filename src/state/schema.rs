@@ -1,0 +1,127 @@
+//! The schema of the state file and its migrations, versioned by SQLite's `user_version`.
+//!
+//! Each migration is one batch of SQL run in one transaction; a file newer than this build is
+//! refused rather than guessed at. Membership, audit and baseline rows hold interned integer ids so
+//! a million memberships stay small and fast to merge.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::{StateError, sqlite};
+
+/// Migrations in order; `MIGRATIONS[i]` brings the file from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+-- The IdP's immutable id, stored beside the key, per IdP.
+CREATE TABLE user_ids (
+    source      INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    external_id TEXT NOT NULL,
+    PRIMARY KEY (source, user_id)
+) WITHOUT ROWID;
+-- Provenances, interned: 0 is `direct`, the others `idp:<name>`.
+CREATE TABLE sources (
+    id          INTEGER PRIMARY KEY,
+    provenance  TEXT NOT NULL UNIQUE
+);
+INSERT INTO sources (id, provenance) VALUES (0, 'direct');
+CREATE TABLE groups (
+    id          INTEGER PRIMARY KEY,
+    stage       TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    norm        TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL,
+    UNIQUE (stage, norm)
+);
+CREATE TABLE group_roles (
+    group_id    INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    role        TEXT NOT NULL,
+    PRIMARY KEY (group_id, role)
+) WITHOUT ROWID;
+CREATE TABLE memberships (
+    group_id    INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL,
+    source      INTEGER NOT NULL,
+    cause       TEXT,
+    PRIMARY KEY (group_id, user_id, source)
+) WITHOUT ROWID;
+CREATE INDEX memberships_by_source ON memberships (source, group_id, user_id);
+CREATE INDEX memberships_by_user ON memberships (user_id);
+-- Per IdP, per mapped IdP group: what the last *applied* read saw.
+CREATE TABLE baselines (
+    source      INTEGER NOT NULL,
+    idp_group   TEXT NOT NULL,
+    members     INTEGER NOT NULL,
+    hash        INTEGER NOT NULL,
+    PRIMARY KEY (source, idp_group)
+) WITHOUT ROWID;
+CREATE TABLE runs (
+    id          TEXT PRIMARY KEY,
+    actor       TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    outcome     TEXT NOT NULL,
+    adds        INTEGER NOT NULL DEFAULT 0,
+    removes     INTEGER NOT NULL DEFAULT 0,
+    report      TEXT
+);
+CREATE TABLE run_idps (
+    run_id      TEXT NOT NULL,
+    idp         TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    adds        INTEGER NOT NULL,
+    removes     INTEGER NOT NULL,
+    detail      TEXT,
+    PRIMARY KEY (run_id, idp)
+) WITHOUT ROWID;
+CREATE TABLE audit (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    op          TEXT NOT NULL,
+    group_id    INTEGER,
+    user_id     INTEGER,
+    source      INTEGER,
+    cause       TEXT,
+    detail      TEXT
+);
+CREATE INDEX audit_by_time ON audit (at);
+-- Groups are never deleted outright while audit rows point at them; a later version marks them.
+"#];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the file up to [`CURRENT_VERSION`], refusing a newer one.
+pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
+    let version = check_readable(conn, path)?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(|e| sqlite(path, e))?;
+        tx.execute_batch(sql).map_err(|e| sqlite(path, e))?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(|e| sqlite(path, e))?;
+        tx.commit().map_err(|e| sqlite(path, e))?;
+    }
+    Ok(())
+}
+
+/// Reads the schema version and refuses files newer than this build.
+pub fn check_readable(conn: &Connection, path: &Path) -> Result<i64, StateError> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| sqlite(path, e))?;
+    if version > CURRENT_VERSION {
+        return Err(StateError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: CURRENT_VERSION,
+        });
+    }
+    Ok(version)
+}

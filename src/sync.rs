@@ -1,0 +1,531 @@
+//! `sync_once`: the one place where I/O meets the core.
+//!
+//! Read the selected IdPs (outside any store transaction, holding only their run locks), load the
+//! state, reconcile, then apply each IdP's part in its own short transaction, record the run and
+//! build the report. A dry run follows the same path but opens the state read-only and writes
+//! nothing: no memberships, no baseline, no run row, no lock.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use tracing::{error, info, warn};
+
+use crate::config::{Config, MappingConfig};
+use crate::directory::Directory;
+use crate::model::{IdpName, Stage, UserKey};
+use crate::reconcile::{
+    Baseline, GroupEntry, Held, IdpInput, IdpRead, Outcome, Plan, Policy, Universe, UserIdx,
+    reconcile,
+};
+use crate::report::{ChangeDoc, FailedDoc, InactiveDoc, RefusedDoc, Report, Summary};
+use crate::source::Source;
+use crate::state::lock::{self, RunLock};
+use crate::state::{IdpApply, Loaded, RunRecord, State, StateError};
+
+/// What the caller asks of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Plan only; write nothing.
+    pub dry_run: bool,
+    /// Ignore every "unchanged, skip it" shortcut (the file IdP has none: it is always read whole).
+    pub full: bool,
+    /// Only these IdPs (all when empty).
+    pub idps: Vec<IdpName>,
+    /// `--allow-removals N`.
+    pub allow_removals: Option<u64>,
+    /// `--allow-empty`.
+    pub allow_empty: bool,
+}
+
+/// Errors that stop a run as a whole (an IdP failing does not: it is in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// `--idp` named an IdP the configuration does not have.
+    #[error("no [[idp]] is named {0:?}")]
+    UnknownIdp(String),
+    /// The state file failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// One IdP's read, with its lock kept until the run ends.
+struct Read {
+    name: IdpName,
+    result: Result<Directory, String>,
+    _lock: Option<RunLock>,
+}
+
+/// Runs one reconciliation and returns its report.
+pub async fn sync_once(
+    config: &Config,
+    options: &RunOptions,
+    progress: &indicatif::ProgressBar,
+) -> Result<Report, SyncError> {
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let selected = select_idps(config, &options.idps)?;
+    let reads = read_idps(config, &selected, options.dry_run, &run_id, progress).await;
+    progress.set_message("reconciling");
+    run_blocking(|| plan_and_apply(config, options, &run_id, reads))
+}
+
+fn select_idps<'a>(
+    config: &'a Config,
+    wanted: &[IdpName],
+) -> Result<Vec<&'a crate::config::IdpConfig>, SyncError> {
+    if wanted.is_empty() {
+        return Ok(config.idps.iter().collect());
+    }
+    let mut out = Vec::new();
+    for name in wanted {
+        let idp = config
+            .idp(name.as_str())
+            .ok_or_else(|| SyncError::UnknownIdp(name.to_string()))?;
+        if !out
+            .iter()
+            .any(|i: &&crate::config::IdpConfig| i.name == idp.name)
+        {
+            out.push(idp);
+        }
+    }
+    Ok(out)
+}
+
+async fn read_idps(
+    config: &Config,
+    idps: &[&crate::config::IdpConfig],
+    dry_run: bool,
+    run_id: &str,
+    progress: &indicatif::ProgressBar,
+) -> Vec<Read> {
+    let holder = format!("pid {} run {run_id}", std::process::id());
+    let reads = idps.iter().map(|idp| {
+        let holder = holder.clone();
+        async move {
+            let lock = if dry_run {
+                None
+            } else {
+                let (state, name, wait) = (config.daemon.state.clone(), idp.name.clone(), config.daemon.run_wait);
+                match run_blocking(|| lock::acquire(&state, &name, wait, &holder)) {
+                    Ok(lock) => Some(lock),
+                    Err(e) => {
+                        return Read {
+                            name: idp.name.clone(),
+                            result: Err(e.to_string()),
+                            _lock: None,
+                        };
+                    }
+                }
+            };
+            progress.set_message(format!("reading {}", idp.name));
+            let result = match Source::build(idp).snapshot().await {
+                Ok(snapshot) => Directory::resolve(snapshot).map_err(|e| format!("inconsistent read: {e}")),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Ok(directory) = &result {
+                warn_duplicate_keys(&idp.name, directory);
+            }
+            if let Err(e) = &result {
+                error!(idp = %idp.name, error = %e, "IdP read failed; it contributes no changes this run.");
+            }
+            Read {
+                name: idp.name.clone(),
+                result,
+                _lock: lock,
+            }
+        }
+    });
+    futures_util::future::join_all(reads).await
+}
+
+/// Runs blocking work (SQLite) off the async workers when the runtime has several.
+fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+/// The interned world of a run, with the store ids behind each index.
+struct World {
+    universe: Universe,
+    group_ids: Vec<Option<i64>>,
+    user_ids: Vec<Option<i64>>,
+    user_index: HashMap<String, UserIdx>,
+}
+
+impl World {
+    fn intern(&mut self, key: &UserKey) -> UserIdx {
+        if let Some(&index) = self.user_index.get(key.as_str()) {
+            return index;
+        }
+        let index = self.universe.users.len() as UserIdx;
+        self.universe.users.push(key.clone());
+        self.user_ids.push(None);
+        self.user_index.insert(key.as_str().to_owned(), index);
+        index
+    }
+}
+
+fn build_world(config: &Config, loaded: &Loaded, include_missing_declared: bool) -> World {
+    let mut world = World {
+        universe: Universe::default(),
+        group_ids: Vec::new(),
+        user_ids: Vec::new(),
+        user_index: HashMap::with_capacity(loaded.users.len()),
+    };
+    for group in &loaded.groups {
+        let Ok(stage) = Stage::parse(&group.stage) else {
+            continue;
+        };
+        world.universe.groups.push(GroupEntry {
+            stage,
+            name: group.name.clone(),
+            norm: group.norm.clone(),
+        });
+        world.group_ids.push(Some(group.id));
+    }
+    if include_missing_declared {
+        for declared in &config.groups {
+            let exists = world
+                .universe
+                .groups
+                .iter()
+                .any(|g| g.stage == declared.stage && g.norm == declared.name.norm());
+            if !exists {
+                world.universe.groups.push(GroupEntry {
+                    stage: declared.stage.clone(),
+                    name: declared.name.as_str().to_owned(),
+                    norm: declared.name.norm().to_owned(),
+                });
+                world.group_ids.push(None);
+            }
+        }
+    }
+    for (id, key) in &loaded.users {
+        if let Ok(key) = UserKey::parse(key) {
+            let index = world.intern(&key);
+            world.user_ids[index as usize] = Some(*id);
+        }
+    }
+    world
+}
+
+fn plan_and_apply(
+    config: &Config,
+    options: &RunOptions,
+    run_id: &str,
+    reads: Vec<Read>,
+) -> Result<Report, SyncError> {
+    let mut state = if options.dry_run {
+        State::open_read_only(&config.daemon.state)?
+    } else {
+        let mut state = State::open(&config.daemon.state)?;
+        state.begin_run(run_id, &format!("cli:{}", unix_user()))?;
+        let changed = state.sync_declared(&config.groups, &format!("run:{run_id}"))?;
+        if changed > 0 {
+            info!(
+                groups = changed,
+                "Declared groups created or updated from the configuration."
+            );
+        }
+        state
+    };
+    let names: Vec<IdpName> = reads.iter().map(|r| r.name.clone()).collect();
+    let loaded = state.load(&names, &config.daemon.stages)?;
+    let mut world = build_world(config, &loaded, options.dry_run);
+    let user_maps: Vec<Vec<UserIdx>> = reads
+        .iter()
+        .map(|read| match &read.result {
+            Ok(directory) => directory
+                .users
+                .iter()
+                .map(|u| world.intern(&u.key))
+                .collect(),
+            Err(_) => Vec::new(),
+        })
+        .collect();
+    let group_of: HashMap<i64, u32> = world
+        .group_ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| id.map(|id| (id, i as u32)))
+        .collect();
+    let user_of: HashMap<i64, u32> = world
+        .user_ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| id.map(|id| (id, i as u32)))
+        .collect();
+    let mappings: Vec<Vec<MappingConfig>> = names
+        .iter()
+        .map(|n| {
+            config
+                .mappings
+                .iter()
+                .filter(|m| &m.idp == n)
+                .cloned()
+                .collect()
+        })
+        .collect();
+    let idp_configs: Vec<&crate::config::IdpConfig> = names
+        .iter()
+        .map(|n| config.idp(n.as_str()).expect("selected"))
+        .collect();
+    let inputs: Vec<IdpInput<'_>> = reads
+        .iter()
+        .enumerate()
+        .map(|(i, read)| IdpInput {
+            name: read.name.clone(),
+            mappings: &mappings[i],
+            read: match &read.result {
+                Ok(directory) => Ok(IdpRead {
+                    directory,
+                    user_map: &user_maps[i],
+                    nested: idp_configs[i].nested,
+                    max_depth: idp_configs[i].nested_max_depth,
+                }),
+                Err(e) => Err(e.clone()),
+            },
+            current: loaded.idps[i]
+                .held
+                .iter()
+                .filter_map(|(g, u, cause)| {
+                    Some(Held {
+                        group: *group_of.get(g)?,
+                        user: *user_of.get(u)?,
+                        cause: cause.clone(),
+                    })
+                })
+                .collect(),
+            baseline: &loaded.idps[i].baseline,
+        })
+        .collect();
+    let policy = Policy {
+        safety: config.safety.clone(),
+        allow_removals: options.allow_removals,
+        allow_empty: options.allow_empty,
+        served_stages: config.daemon.stages.iter().cloned().collect(),
+        command: format!("idpsync --config {} reconcile", shell_quote(&config.path)),
+    };
+    let mut plan = reconcile(&world.universe, &inputs, &policy);
+    for refusal in &plan.refused {
+        error!(idp = %refusal.idp, guard = refusal.guard.as_str(), removals = refusal.removals, limit = refusal.limit,
+            allow = %refusal.allow, "Refused: {}. Nothing of this IdP was applied.", refusal.detail);
+    }
+    if !options.dry_run {
+        apply(&mut state, run_id, &mut plan, &world, &reads, &loaded)?;
+    }
+    let report = to_report(run_id, options.dry_run, &plan, &world, &names);
+    if !options.dry_run {
+        state.finish_run(&RunRecord {
+            run_id,
+            outcome: report.outcome(),
+            adds: report.summary.adds,
+            removes: report.summary.removes,
+            report: &report.to_json(),
+        })?;
+        state.purge_audit(config.audit.retention_days)?;
+    }
+    info!(
+        run_id,
+        adds = report.summary.adds,
+        removes = report.summary.removes,
+        refused = report.refused.len(),
+        failed = report.failed_idps.len(),
+        skipped_users = report.summary.skipped_users,
+        dry_run = options.dry_run,
+        "Reconciled."
+    );
+    Ok(report)
+}
+
+/// Applies each applicable IdP in its own transaction; an IdP whose apply fails moves to `failed`.
+fn apply(
+    state: &mut State,
+    run_id: &str,
+    plan: &mut Plan,
+    world: &World,
+    reads: &[Read],
+    loaded: &Loaded,
+) -> Result<(), SyncError> {
+    for (i, read) in reads.iter().enumerate() {
+        match &plan.outcomes[i] {
+            Outcome::Applied { baseline, .. } => {
+                let work = idp_apply(i, plan, world, read, loaded, baseline);
+                match state.apply_idp(run_id, &read.name, &work) {
+                    Ok(counts) => {
+                        info!(idp = %read.name, adds = counts.adds, removes = counts.removes, "Applied.")
+                    }
+                    Err(e) => {
+                        error!(idp = %read.name, error = %e, "Applying failed; nothing of this IdP was written.");
+                        plan.failed
+                            .push((read.name.clone(), format!("apply failed: {e}")));
+                        plan.adds.retain(|c| c.idp != i);
+                        plan.removes.retain(|c| c.idp != i);
+                        plan.outcomes[i] = Outcome::Failed;
+                    }
+                }
+            }
+            Outcome::Refused => {
+                let detail = plan
+                    .refused
+                    .iter()
+                    .find(|r| r.idp == read.name)
+                    .map(|r| r.detail.clone())
+                    .unwrap_or_default();
+                state.record_idp_outcome(run_id, &read.name, "refused", &detail)?;
+            }
+            Outcome::Failed => {
+                let detail = plan
+                    .failed
+                    .iter()
+                    .find(|(n, _)| n == &read.name)
+                    .map(|(_, e)| e.clone())
+                    .unwrap_or_default();
+                state.record_idp_outcome(run_id, &read.name, "failed", &detail)?;
+            }
+        }
+    }
+    plan.failed.sort();
+    Ok(())
+}
+
+fn idp_apply<'a>(
+    position: usize,
+    plan: &'a Plan,
+    world: &'a World,
+    read: &'a Read,
+    loaded: &'a Loaded,
+    baseline: &'a Baseline,
+) -> IdpApply<'a> {
+    let store = |c: &'a crate::reconcile::Change| {
+        (
+            world.group_ids[c.group as usize].expect("real runs only see stored groups"),
+            world.universe.users[c.user as usize].as_str(),
+            &*c.cause,
+        )
+    };
+    let adds: Vec<_> = plan
+        .adds
+        .iter()
+        .filter(|c| c.idp == position)
+        .map(store)
+        .collect();
+    let removes = plan
+        .removes
+        .iter()
+        .filter(|c| c.idp == position)
+        .map(store)
+        .collect();
+    let added: BTreeSet<&str> = adds.iter().map(|(_, key, _)| *key).collect();
+    let stored = &loaded.idps[position].external_ids;
+    let mut external_ids = Vec::new();
+    if let Ok(directory) = &read.result {
+        for user in &directory.users {
+            let index = world.user_index[user.key.as_str()] as usize;
+            let current = world.user_ids[index].and_then(|id| stored.get(&id));
+            let known = world.user_ids[index].is_some() || added.contains(user.key.as_str());
+            if known && current != Some(&user.id) {
+                external_ids.push((user.key.as_str(), user.id.as_str()));
+            }
+        }
+    }
+    IdpApply {
+        adds,
+        removes,
+        external_ids,
+        baseline: Some(baseline),
+    }
+}
+
+fn to_report(run_id: &str, dry_run: bool, plan: &Plan, world: &World, names: &[IdpName]) -> Report {
+    let doc = |c: &crate::reconcile::Change| {
+        let group = &world.universe.groups[c.group as usize];
+        ChangeDoc {
+            stage: group.stage.to_string(),
+            group: group.name.clone(),
+            user: world.universe.users[c.user as usize].to_string(),
+            idp: names[c.idp].to_string(),
+            idp_group: c.cause.to_string(),
+        }
+    };
+    let adds: Vec<ChangeDoc> = plan.adds.iter().map(doc).collect();
+    let removes: Vec<ChangeDoc> = plan.removes.iter().map(doc).collect();
+    Report {
+        run_id: run_id.to_owned(),
+        dry_run,
+        summary: Summary {
+            adds: adds.len() as u64,
+            removes: removes.len() as u64,
+            skipped_users: plan.skipped_users,
+        },
+        adds,
+        removes,
+        refused: plan
+            .refused
+            .iter()
+            .map(|r| RefusedDoc {
+                idp: r.idp.to_string(),
+                guard: r.guard.as_str().to_owned(),
+                removals: r.removals,
+                limit: r.limit,
+                allow: r.allow.clone(),
+                detail: r.detail.clone(),
+            })
+            .collect(),
+        inactive_mappings: plan
+            .inactive
+            .iter()
+            .map(|m| InactiveDoc {
+                idp: m.idp.to_string(),
+                idp_group: m.idp_group.clone(),
+                group: m.group.clone(),
+                stage: m.stage.to_string(),
+                reason: m.reason.as_str().to_owned(),
+            })
+            .collect(),
+        failed_idps: plan
+            .failed
+            .iter()
+            .map(|(idp, error)| FailedDoc {
+                idp: idp.to_string(),
+                error: error.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The Unix user running the command, for the `cli:<user>` actor.
+pub fn unix_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid{}", unsafe_free_uid()))
+}
+
+fn unsafe_free_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
+}
+
+/// Quotes a path for the `allow` command when it holds shell metacharacters.
+fn shell_quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@".contains(c))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// Two IdP users with one key count as one user; say so, since it usually is a data error.
+fn warn_duplicate_keys(idp: &IdpName, directory: &Directory) {
+    let mut seen = BTreeSet::new();
+    for user in &directory.users {
+        if !seen.insert(user.key.as_str()) {
+            warn!(idp = %idp, key = %user.key, "Two IdP users share one user key; they count as one user.");
+        }
+    }
+}
