@@ -523,6 +523,8 @@ fn resolve_mappings(
         desired.extend(members.iter().map(|&u| (target, u, cause.clone())));
     }
     plan.inactive.extend(statuses);
+    suspicious.sort();
+    suspicious.dedup();
     Ok(Resolved {
         desired,
         baseline,
@@ -601,3 +603,5 @@ fn diff(
 mod props;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod harness;
