@@ -13,6 +13,7 @@
 //! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
 //! | [`sync`] | `sync_once`: the one place I/O meets the core | hold locks while reading IdPs |
 //! | [`report`] | the reconcile document (JSON and text) | change anything |
+//! | [`cli`], [`commands`] | the command line and its thin subcommands | hold logic the library lacks |
 
 pub mod cli;
 pub mod commands;

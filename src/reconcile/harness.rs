@@ -59,7 +59,10 @@ impl Fixture {
             })
             .collect();
         Fixture {
-            universe: Universe { users: Vec::new(), groups },
+            universe: Universe {
+                users: Vec::new(),
+                groups,
+            },
             held: BTreeMap::new(),
             baselines: BTreeMap::new(),
             policy: Policy {
@@ -107,7 +110,11 @@ impl Fixture {
     pub fn plan(&mut self, idps: &[Idp]) -> Plan {
         let directories: Vec<Result<Directory, String>> = idps
             .iter()
-            .map(|i| i.read.clone().and_then(|s| Directory::resolve(s).map_err(|e| e.to_string())))
+            .map(|i| {
+                i.read
+                    .clone()
+                    .and_then(|s| Directory::resolve(s).map_err(|e| e.to_string()))
+            })
             .collect();
         let user_maps: Vec<Vec<UserIdx>> = directories
             .iter()
@@ -171,13 +178,22 @@ impl Fixture {
         let mut out: Vec<_> = self
             .held
             .get(idp)
-            .map(|h| h.iter().map(|h| self.describe(h.group, h.user, &h.cause)).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|h| self.describe(h.group, h.user, &h.cause))
+                    .collect()
+            })
             .unwrap_or_default();
         out.sort();
         out
     }
 
-    pub fn describe(&self, group: GroupIdx, user: UserIdx, cause: &str) -> (String, String, String) {
+    pub fn describe(
+        &self,
+        group: GroupIdx,
+        user: UserIdx,
+        cause: &str,
+    ) -> (String, String, String) {
         let g = &self.universe.groups[group as usize];
         (
             format!("{}/{}", g.stage, g.name),

@@ -600,8 +600,8 @@ fn diff(
 }
 
 #[cfg(test)]
+mod harness;
+#[cfg(test)]
 mod props;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod harness;

@@ -11,9 +11,9 @@ const IDP_GROUP_VALUES: &[&str] = &["g0", "g1", "g2", "G0", "G1", "Dup", "Nope"]
 
 #[derive(Debug, Clone)]
 struct IdpCase {
-    users: Vec<(bool, bool)>,        // (present, enabled) per user
+    users: Vec<(bool, bool)>,            // (present, enabled) per user
     groups: Vec<(u8, Vec<u8>, Vec<u8>)>, // (name choice, user members, group members)
-    mappings: Vec<(u8, u8)>,         // (idp_group value, target group)
+    mappings: Vec<(u8, u8)>,             // (idp_group value, target group)
     fails: bool,
 }
 
@@ -21,7 +21,11 @@ fn idp_case() -> impl Strategy<Value = IdpCase> {
     (
         proptest::collection::vec((any::<bool>(), prop::bool::weighted(0.85)), 6),
         proptest::collection::vec(
-            (0u8..3, proptest::collection::vec(0u8..6, 0..5), proptest::collection::vec(0u8..3, 0..2)),
+            (
+                0u8..3,
+                proptest::collection::vec(0u8..6, 0..5),
+                proptest::collection::vec(0u8..3, 0..2),
+            ),
             0..4,
         ),
         proptest::collection::vec((0u8..7, 0u8..4), 0..5),
@@ -73,7 +77,10 @@ fn build(name: &str, case: &IdpCase, reverse: bool) -> Idp {
         .mappings
         .iter()
         .map(|&(value, target)| {
-            let (stage, group) = GROUPS.get(target as usize).copied().unwrap_or(("production", "Missing"));
+            let (stage, group) = GROUPS
+                .get(target as usize)
+                .copied()
+                .unwrap_or(("production", "Missing"));
             mapping(name, IDP_GROUP_VALUES[value as usize], stage, group)
         })
         .collect();
@@ -101,14 +108,30 @@ fn history(before: &[IdpCase]) -> Fixture {
     f.hold("other", "production", "A", "user0@x.com", "Other");
     let mut g = f.clone();
     permissive(&mut g);
-    let idps: Vec<Idp> = before.iter().zip(["a", "b"]).map(|(c, n)| build(n, &IdpCase { fails: false, ..c.clone() }, false)).collect();
+    let idps: Vec<Idp> = before
+        .iter()
+        .zip(["a", "b"])
+        .map(|(c, n)| {
+            build(
+                n,
+                &IdpCase {
+                    fails: false,
+                    ..c.clone()
+                },
+                false,
+            )
+        })
+        .collect();
     g.run(&idps);
     g.policy = f.policy;
     g
 }
 
 fn changes_of(f: &Fixture, plan: &Plan, idps: &[Idp], name: &str) -> Vec<String> {
-    f.changes(plan, idps).into_iter().filter(|l| l.split(' ').nth(3) == Some(name)).collect()
+    f.changes(plan, idps)
+        .into_iter()
+        .filter(|l| l.split(' ').nth(3) == Some(name))
+        .collect()
 }
 
 proptest! {

@@ -8,7 +8,11 @@ const BEN: (&str, &str) = ("u2", "ben@example.com");
 const CAT: (&str, &str) = ("u3", "cat@example.com");
 
 fn store() -> Fixture {
-    Fixture::new(&[("production", "Marketing"), ("production", "Sales"), ("qa", "Testers")])
+    Fixture::new(&[
+        ("production", "Marketing"),
+        ("production", "Sales"),
+        ("qa", "Testers"),
+    ])
 }
 
 fn marketing(members: &[&str]) -> Idp {
@@ -24,7 +28,13 @@ fn first_run_adds_desired_sorted_with_causes() {
     let mut f = store();
     let idp = Idp::new(
         "corp",
-        snapshot(&[CAT, ANA, BEN], &[("g1", "Marketing Team", &["u3", "u1"][..]), ("g2", "Eng", &["u2"])]),
+        snapshot(
+            &[CAT, ANA, BEN],
+            &[
+                ("g1", "Marketing Team", &["u3", "u1"][..]),
+                ("g2", "Eng", &["u2"]),
+            ],
+        ),
         vec![
             mapping("corp", "Eng", "qa", "Testers"),
             mapping("corp", "Marketing Team", "production", "Marketing"),
@@ -51,23 +61,47 @@ fn idempotence_and_convergence() {
     assert_eq!(
         f.memberships("corp"),
         [
-            ("production/Marketing".into(), "ana@example.com".into(), "Marketing Team".into()),
-            ("production/Marketing".into(), "ben@example.com".into(), "Marketing Team".into()),
+            (
+                "production/Marketing".into(),
+                "ana@example.com".into(),
+                "Marketing Team".into()
+            ),
+            (
+                "production/Marketing".into(),
+                "ben@example.com".into(),
+                "Marketing Team".into()
+            ),
         ]
     );
     let second = f.plan(&idps);
     assert!(second.adds.is_empty() && second.removes.is_empty());
-    assert!(matches!(second.outcomes[0], Outcome::Applied { adds: 0, removes: 0, .. }));
+    assert!(matches!(
+        second.outcomes[0],
+        Outcome::Applied {
+            adds: 0,
+            removes: 0,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn ownership_only_the_read_idps_provenance_is_planned() {
     let mut f = store();
     // okta holds a membership in the same group; corp's plan must not touch it.
-    f.hold("okta", "production", "Marketing", "cat@example.com", "Okta Marketing");
+    f.hold(
+        "okta",
+        "production",
+        "Marketing",
+        "cat@example.com",
+        "Okta Marketing",
+    );
     let idps = [marketing(&["u1"])];
     let plan = f.run(&idps);
-    assert_eq!(f.changes(&plan, &idps), ["+ production/Marketing ana@example.com corp Marketing Team"]);
+    assert_eq!(
+        f.changes(&plan, &idps),
+        ["+ production/Marketing ana@example.com corp Marketing Team"]
+    );
     assert_eq!(f.memberships("okta").len(), 1);
     // corp loses ana: only corp's provenance goes, okta's stays.
     let plan = f.run(&[marketing(&[])].map(|mut i| {
@@ -84,13 +118,29 @@ fn failure_isolation_a_failed_idp_contributes_nothing() {
     f.hold("okta", "production", "Sales", "ben@example.com", "Sales");
     let idps = [
         marketing(&["u1"]),
-        Idp::failing("okta", vec![mapping("okta", "Sales", "production", "Sales")]),
+        Idp::failing(
+            "okta",
+            vec![mapping("okta", "Sales", "production", "Sales")],
+        ),
     ];
     let plan = f.run(&idps);
-    assert_eq!(f.changes(&plan, &idps), ["+ production/Marketing ana@example.com corp Marketing Team"]);
-    assert_eq!(plan.failed, [(IdpName::parse("okta").unwrap(), "connection refused".to_owned())]);
+    assert_eq!(
+        f.changes(&plan, &idps),
+        ["+ production/Marketing ana@example.com corp Marketing Team"]
+    );
+    assert_eq!(
+        plan.failed,
+        [(
+            IdpName::parse("okta").unwrap(),
+            "connection refused".to_owned()
+        )]
+    );
     assert_eq!(plan.outcomes[1], Outcome::Failed);
-    assert_eq!(f.memberships("okta").len(), 1, "the failed IdP's memberships stay");
+    assert_eq!(
+        f.memberships("okta").len(),
+        1,
+        "the failed IdP's memberships stay"
+    );
 }
 
 #[test]
@@ -114,8 +164,15 @@ fn empty_guard_zero_users() {
     let plan = f.run(std::slice::from_ref(&empty));
     assert_eq!(plan.refused.len(), 1);
     let refusal = &plan.refused[0];
-    assert_eq!((refusal.guard, refusal.removals, refusal.limit), (Guard::Empty, 2, 0));
-    assert!(refusal.detail.contains("no users at all"), "{}", refusal.detail);
+    assert_eq!(
+        (refusal.guard, refusal.removals, refusal.limit),
+        (Guard::Empty, 2, 0)
+    );
+    assert!(
+        refusal.detail.contains("no users at all"),
+        "{}",
+        refusal.detail
+    );
     assert_eq!(
         refusal.allow,
         "idpsync --config /etc/idpsync/idpsync.toml reconcile --idp corp --allow-empty"
@@ -140,7 +197,11 @@ fn empty_guard_emptied_group_is_refused_until_allowed() {
         let plan = f.run(&[marketing(&[])]);
         assert_eq!(plan.refused.len(), 1);
         assert_eq!(plan.refused[0].guard, Guard::Empty);
-        assert!(plan.refused[0].detail.contains("\"Marketing Team\" emptied"));
+        assert!(
+            plan.refused[0]
+                .detail
+                .contains("\"Marketing Team\" emptied")
+        );
         assert!(plan.removes.is_empty());
     }
     f.policy.allow_empty = true;
@@ -163,7 +224,13 @@ fn empty_guard_vanished_or_ambiguous_group_holding_memberships() {
     assert_eq!(plan.inactive[0].reason, InactiveReason::IdpGroupNotFound);
     let ambiguous = Idp::new(
         "corp",
-        snapshot(&[ANA], &[("g1", "Marketing Team", &["u1"][..]), ("g9", "Marketing Team", &[])]),
+        snapshot(
+            &[ANA],
+            &[
+                ("g1", "Marketing Team", &["u1"][..]),
+                ("g9", "Marketing Team", &[]),
+            ],
+        ),
         marketing(&[]).mappings,
     );
     let plan = f.plan(std::slice::from_ref(&ambiguous));
@@ -173,14 +240,19 @@ fn empty_guard_vanished_or_ambiguous_group_holding_memberships() {
 }
 
 fn many(n: usize) -> (Vec<(String, String)>, Vec<String>) {
-    let users: Vec<(String, String)> = (0..n).map(|i| (format!("u{i}"), format!("user{i:04}@x.com"))).collect();
+    let users: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("u{i}"), format!("user{i:04}@x.com")))
+        .collect();
     let ids = users.iter().map(|(id, _)| id.clone()).collect();
     (users, ids)
 }
 
 fn big_idp(members: usize, total: usize) -> Idp {
     let (users, ids) = many(total);
-    let users: Vec<(&str, &str)> = users.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let users: Vec<(&str, &str)> = users
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let ids: Vec<&str> = ids.iter().take(members).map(String::as_str).collect();
     Idp::new(
         "corp",
@@ -214,8 +286,16 @@ fn removal_guard_table() {
         assert_eq!(!plan.refused.is_empty(), refused, "{case}");
         if refused {
             let r = &plan.refused[0];
-            assert_eq!((r.guard, r.removals, r.limit), (Guard::Removals, (held - kept) as u64, limit), "{case}");
-            assert!(r.allow.ends_with(&format!("--idp corp --allow-removals {}", held - kept)), "{case}");
+            assert_eq!(
+                (r.guard, r.removals, r.limit),
+                (Guard::Removals, (held - kept) as u64, limit),
+                "{case}"
+            );
+            assert!(
+                r.allow
+                    .ends_with(&format!("--idp corp --allow-removals {}", held - kept)),
+                "{case}"
+            );
             assert!(plan.removes.is_empty(), "{case}");
         } else {
             assert_eq!(plan.removes.len(), held - kept, "{case}");
@@ -238,7 +318,10 @@ fn refusals_are_local_other_idps_apply() {
     let plan = f.run(&idps);
     assert_eq!(plan.refused.len(), 1);
     assert_eq!(plan.refused[0].idp.as_str(), "corp");
-    assert_eq!(f.changes(&plan, &idps), ["+ production/Sales cat@example.com okta Sales"]);
+    assert_eq!(
+        f.changes(&plan, &idps),
+        ["+ production/Sales cat@example.com okta Sales"]
+    );
 }
 
 #[test]
@@ -248,14 +331,21 @@ fn both_guards_give_one_command_that_allows_both() {
     f.run(&[marketing(&["u1", "u2", "u3"])]);
     let plan = f.plan(&[marketing(&[])]);
     assert_eq!(plan.refused[0].guard, Guard::Empty);
-    assert!(plan.refused[0].allow.ends_with("--idp corp --allow-empty --allow-removals 3"));
+    assert!(
+        plan.refused[0]
+            .allow
+            .ends_with("--idp corp --allow-empty --allow-removals 3")
+    );
 }
 
 #[test]
 fn determinism_independent_of_input_order() {
     let build = |reverse: bool| {
         let mut users = vec![ANA, BEN, CAT];
-        let mut groups: Vec<(&str, &str, &[&str])> = vec![("g1", "Marketing Team", &["u1", "u3"]), ("g2", "Sales", &["u2", "u1"])];
+        let mut groups: Vec<(&str, &str, &[&str])> = vec![
+            ("g1", "Marketing Team", &["u1", "u3"]),
+            ("g2", "Sales", &["u2", "u1"]),
+        ];
         let mut mappings = vec![
             mapping("corp", "Marketing Team", "production", "Marketing"),
             mapping("corp", "Sales", "production", "Sales"),
@@ -275,16 +365,26 @@ fn determinism_independent_of_input_order() {
     assert_eq!(f.changes(&plan_a, &a), f.changes(&plan_b, &b));
     assert_eq!(plan_a, f.plan(&a));
     // ana is in both g1 and g2, both mapped to Marketing: the cause is the bytewise-smallest value.
-    assert!(f.changes(&plan_a, &a).contains(&"+ production/Marketing ana@example.com corp Marketing Team".to_owned()));
+    assert!(
+        f.changes(&plan_a, &a)
+            .contains(&"+ production/Marketing ana@example.com corp Marketing Team".to_owned())
+    );
 }
 
 #[test]
 fn a_deleted_mapping_removes_what_it_granted_with_the_recorded_cause() {
     let mut f = store();
     f.run(&[marketing(&["u1"])]);
-    let unmapped = [Idp::new("corp", snapshot(&[ANA], &[("g1", "Marketing Team", &["u1"])]), vec![])];
+    let unmapped = [Idp::new(
+        "corp",
+        snapshot(&[ANA], &[("g1", "Marketing Team", &["u1"])]),
+        vec![],
+    )];
     let plan = f.run(&unmapped);
-    assert_eq!(f.changes(&plan, &unmapped), ["- production/Marketing ana@example.com corp Marketing Team"]);
+    assert_eq!(
+        f.changes(&plan, &unmapped),
+        ["- production/Marketing ana@example.com corp Marketing Team"]
+    );
 }
 
 #[test]
@@ -294,7 +394,11 @@ fn nested_groups_cycles_and_depth_cap() {
         "corp",
         snapshot(
             &[ANA, BEN, CAT],
-            &[("g1", "Marketing Team", &["u1", "g2"]), ("g2", "Campaigns", &["u2", "g3"]), ("g3", "Ads", &["u3", "g1"])],
+            &[
+                ("g1", "Marketing Team", &["u1", "g2"]),
+                ("g2", "Campaigns", &["u2", "g3"]),
+                ("g3", "Ads", &["u3", "g1"]),
+            ],
         ),
         marketing(&[]).mappings,
     );
@@ -314,7 +418,14 @@ fn mapping_statuses_and_reasons() {
     f.policy.served_stages.remove(&Stage::parse("qa").unwrap());
     let idp = Idp::new(
         "corp",
-        snapshot(&[ANA], &[("g1", "Dup", &["u1"][..]), ("g2", "Dup", &[]), ("g3", "Team", &["u1"])]),
+        snapshot(
+            &[ANA],
+            &[
+                ("g1", "Dup", &["u1"][..]),
+                ("g2", "Dup", &[]),
+                ("g3", "Team", &["u1"]),
+            ],
+        ),
         vec![
             mapping("corp", "Team", "production", "Nope"),
             mapping("corp", "Missing", "production", "Marketing"),
@@ -324,7 +435,11 @@ fn mapping_statuses_and_reasons() {
         ],
     );
     let plan = f.plan(&[idp]);
-    let reasons: Vec<(&str, &str)> = plan.inactive.iter().map(|m| (m.idp_group.as_str(), m.reason.as_str())).collect();
+    let reasons: Vec<(&str, &str)> = plan
+        .inactive
+        .iter()
+        .map(|m| (m.idp_group.as_str(), m.reason.as_str()))
+        .collect();
     assert_eq!(
         reasons,
         [
@@ -341,7 +456,10 @@ fn mapping_statuses_and_reasons() {
 #[test]
 fn disabled_and_keyless_users_are_excluded_and_counted() {
     let mut f = store();
-    let mut snap = snapshot(&[ANA, BEN, CAT], &[("g1", "Marketing Team", &["u1", "u2", "u3"])]);
+    let mut snap = snapshot(
+        &[ANA, BEN, CAT],
+        &[("g1", "Marketing Team", &["u1", "u2", "u3"])],
+    );
     snap.users[1].enabled = false;
     snap.users[2].key = None;
     let plan = f.plan(&[Idp::new("corp", snap, marketing(&[]).mappings)]);

@@ -155,3 +155,6 @@ pub fn rfc3339(unix: i64) -> String {
     let time = std::time::UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64);
     humantime::format_rfc3339_seconds(time).to_string()
 }
+
+#[cfg(test)]
+mod tests;

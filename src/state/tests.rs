@@ -1,0 +1,196 @@
+//! State tests: creation on first write, read-only opening, schema versions, conditional writes.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+use crate::model::{GroupName, IdpName, Stage, UserKey};
+use crate::reconcile::{Baseline, GroupDigest};
+
+fn stage() -> Stage {
+    Stage::parse("production").unwrap()
+}
+
+#[test]
+fn the_first_write_creates_the_file_and_private_parent_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/idpsync.db");
+    State::open(&path).unwrap();
+    assert!(path.exists());
+    let mode = std::fs::metadata(dir.path().join("a"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700);
+}
+
+#[test]
+fn a_missing_state_reads_as_empty_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing/idpsync.db");
+    let mut state = State::open_read_only(&path).unwrap();
+    assert!(state.list_groups(None).unwrap().is_empty());
+    let loaded = state
+        .load(&[IdpName::parse("corp").unwrap()], &[stage()])
+        .unwrap();
+    assert!(loaded.groups.is_empty() && loaded.idps[0].held.is_empty());
+    assert!(!dir.path().join("missing").exists());
+}
+
+#[test]
+fn read_only_state_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idpsync.db");
+    State::open(&path).unwrap();
+    let mut state = State::open_read_only(&path).unwrap();
+    let err = state
+        .create_group(
+            &stage(),
+            &GroupName::parse("X").unwrap(),
+            "",
+            &BTreeSet::new(),
+            "cli:test",
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("readonly"), "{err}");
+}
+
+#[test]
+fn a_newer_schema_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idpsync.db");
+    drop(State::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    for result in [
+        State::open(&path).map(|_| ()),
+        State::open_read_only(&path).map(|_| ()),
+    ] {
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("schema version 99") && err.contains("Upgrade idpsync"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn applies_are_conditional_audited_and_move_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = State::open(&dir.path().join("idpsync.db")).unwrap();
+    let group = state
+        .create_group(
+            &stage(),
+            &GroupName::parse("Marketing").unwrap(),
+            "",
+            &BTreeSet::new(),
+            "cli:test",
+        )
+        .unwrap();
+    let idp = IdpName::parse("corp").unwrap();
+    let baseline: Baseline = [(
+        "g1".to_owned(),
+        GroupDigest {
+            members: 1,
+            hash: 7,
+        },
+    )]
+    .into();
+    let apply = IdpApply {
+        adds: vec![(group, "ana@x.com", "Marketing Team")],
+        removes: vec![],
+        external_ids: vec![("ana@x.com", "u1")],
+        baseline: Some(&baseline),
+    };
+    state.begin_run("r1", "cli:test").unwrap();
+    assert_eq!(
+        state.apply_idp("r1", &idp, &apply).unwrap(),
+        AppliedCounts {
+            adds: 1,
+            removes: 0
+        }
+    );
+    // The same add again changes nothing and is not audited twice.
+    assert_eq!(
+        state.apply_idp("r1", &idp, &apply).unwrap(),
+        AppliedCounts::default()
+    );
+    let audited: i64 = state
+        .conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE op = 'add' AND actor = 'run:r1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 1);
+    let loaded = state.load(std::slice::from_ref(&idp), &[stage()]).unwrap();
+    assert_eq!(loaded.idps[0].baseline, baseline);
+    assert_eq!(loaded.idps[0].held.len(), 1);
+    assert_eq!(
+        loaded.idps[0].external_ids.values().collect::<Vec<_>>(),
+        ["u1"]
+    );
+    // A direct provenance on the same membership survives the IdP's removal.
+    let key = UserKey::parse("ana@x.com").unwrap();
+    state
+        .add_direct(
+            &stage(),
+            &GroupName::parse("marketing").unwrap(),
+            &key,
+            "cli:test",
+        )
+        .unwrap();
+    let remove = IdpApply {
+        removes: vec![(group, "ana@x.com", "Marketing Team")],
+        ..IdpApply::default()
+    };
+    assert_eq!(state.apply_idp("r1", &idp, &remove).unwrap().removes, 1);
+    let members = state.group_members(group).unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].provenance, [crate::model::Provenance::Direct]);
+    assert_eq!(
+        state.user_memberships(&key, None).unwrap()[0].name,
+        "Marketing"
+    );
+}
+
+#[test]
+fn group_names_are_unique_per_stage_after_normalisation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = State::open(&dir.path().join("idpsync.db")).unwrap();
+    let none = BTreeSet::new();
+    state
+        .create_group(
+            &stage(),
+            &GroupName::parse("Sales").unwrap(),
+            "",
+            &none,
+            "cli:t",
+        )
+        .unwrap();
+    let err = state
+        .create_group(
+            &stage(),
+            &GroupName::parse(" SALES ").unwrap(),
+            "",
+            &none,
+            "cli:t",
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("already exists in stage production")
+    );
+    state
+        .create_group(
+            &Stage::parse("qa").unwrap(),
+            &GroupName::parse("sales").unwrap(),
+            "",
+            &none,
+            "cli:t",
+        )
+        .unwrap();
+}
