@@ -185,13 +185,13 @@ fn build_world(config: &Config, loaded: &Loaded, include_missing_declared: bool)
         world.group_ids.push(Some(group.id));
     }
     if include_missing_declared {
+        let stored: BTreeSet<(&str, &str)> = loaded
+            .groups
+            .iter()
+            .map(|g| (g.stage.as_str(), g.norm.as_str()))
+            .collect();
         for declared in &config.groups {
-            let exists = world
-                .universe
-                .groups
-                .iter()
-                .any(|g| g.stage == declared.stage && g.norm == declared.name.norm());
-            if !exists {
+            if !stored.contains(&(declared.stage.as_str(), declared.name.norm())) {
                 world.universe.groups.push(GroupEntry {
                     stage: declared.stage.clone(),
                     name: declared.name.as_str().to_owned(),
@@ -322,7 +322,7 @@ fn plan_and_apply(
             outcome: report.outcome(),
             adds: report.summary.adds,
             removes: report.summary.removes,
-            report: &report.to_json(),
+            report: &serde_json::to_string(&report.summary).expect("the summary serialises"),
         })?;
         state.purge_audit(config.audit.retention_days)?;
     }
@@ -354,7 +354,7 @@ fn apply(
                 let work = idp_apply(i, plan, world, read, loaded, baseline);
                 match state.apply_idp(run_id, &read.name, &work) {
                     Ok(counts) => {
-                        info!(idp = %read.name, adds = counts.adds, removes = counts.removes, "Applied.")
+                        tracing::debug!(idp = %read.name, adds = counts.adds, removes = counts.removes, "Applied.")
                     }
                     Err(e) => {
                         error!(idp = %read.name, error = %e, "Applying failed; nothing of this IdP was written.");

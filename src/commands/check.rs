@@ -23,6 +23,20 @@ pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
         config.groups.len(),
         config.apps.as_ref().map_or(0, |a| a.len())
     );
+    for idp in &config.idps {
+        if let Some(oidc) = &idp.oidc {
+            let (batch, login) = (key_kind(&idp.user_key), key_kind(&oidc.user_claim));
+            if let (Some(batch), Some(login)) = (batch, login)
+                && batch != login
+            {
+                return Err(super::Usage(format!(
+                    "idp {}: user_key {:?} gives a {batch} but [idp.oidc] user_claim {:?} gives a {login}; logins would not match batch reads",
+                    idp.name, idp.user_key, oidc.user_claim
+                ))
+                .into());
+            }
+        }
+    }
     let mut failed = false;
     for idp in &config.idps {
         let IdpKind::File { path } = &idp.kind;
@@ -51,4 +65,15 @@ pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
         }
     }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// What kind of identifier an attribute or claim holds, when we know it.
+fn key_kind(attribute: &str) -> Option<&'static str> {
+    match attribute {
+        "email" | "mail" | "upn" | "userPrincipalName" | "preferred_username" | "login"
+        | "profile.email" | "profile.login" => Some("e-mail or login name"),
+        "id" | "sub" | "oid" | "objectGUID" | "entryUUID" => Some("immutable id"),
+        "name" | "cn" => Some("display name"),
+        _ => None,
+    }
 }

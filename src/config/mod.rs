@@ -201,7 +201,8 @@ impl Config {
         text: String,
         env: &[(String, String)],
     ) -> Result<Config, ConfigError> {
-        let document = toml_edit::Document::parse(text.clone()).map_err(|e| {
+        let doc = Doc::new(path, &text, env);
+        let document = toml_edit::Document::parse(text.as_str()).map_err(|e| {
             ConfigError {
                 file: path.to_owned(),
                 origin: Origin::File(None),
@@ -210,7 +211,6 @@ impl Config {
             }
             .with_toml_error(&text, &e)
         })?;
-        let doc = Doc::new(path, text, env);
         let dir = path
             .parent()
             .map(Path::to_owned)
@@ -710,6 +710,7 @@ fn read_groups(
     apps: Option<&BTreeMap<String, BTreeSet<String>>>,
 ) -> Result<Vec<DeclaredGroup>, ConfigError> {
     let mut groups: Vec<DeclaredGroup> = Vec::new();
+    let mut seen: HashMap<(Stage, String), usize> = HashMap::new();
     for (index, (table, offset)) in entries(doc, root, "group")?.into_iter().enumerate() {
         let mut s = Section::new(doc, Some(table), format!("group[{index}]"), None, offset);
         let name_value = s
@@ -736,10 +737,9 @@ fn read_groups(
         }
         let line = s.line();
         s.finish()?;
-        if let Some(first) = groups
-            .iter()
-            .find(|g| g.stage == stage && g.name.norm() == name.norm())
-        {
+        let key = (stage.clone(), name.norm().to_owned());
+        if let Some(&first) = seen.get(&key) {
+            let first: &DeclaredGroup = &groups[first];
             return Err(doc.error_at(
                 offset,
                 &format!("group[{index}].name"),
@@ -750,6 +750,7 @@ fn read_groups(
                 ),
             ));
         }
+        seen.insert(key, groups.len());
         groups.push(DeclaredGroup {
             name,
             stage,
@@ -768,6 +769,7 @@ fn read_mappings(
     idps: &[IdpConfig],
 ) -> Result<Vec<MappingConfig>, ConfigError> {
     let mut mappings: Vec<MappingConfig> = Vec::new();
+    let mut seen: HashMap<(IdpName, String, Stage, String), usize> = HashMap::new();
     for (index, (table, offset)) in entries(doc, root, "mapping")?.into_iter().enumerate() {
         let mut s = Section::new(doc, Some(table), format!("mapping[{index}]"), None, offset);
         let mut required = |key: &str| -> Result<Located<String>, ConfigError> {
@@ -812,12 +814,14 @@ fn read_mappings(
             stage,
             line,
         };
-        if let Some(first) = mappings.iter().find(|m| {
-            m.idp == mapping.idp
-                && m.idp_group == mapping.idp_group
-                && m.stage == mapping.stage
-                && m.group.norm() == mapping.group.norm()
-        }) {
+        let key = (
+            mapping.idp.clone(),
+            mapping.idp_group.clone(),
+            mapping.stage.clone(),
+            mapping.group.norm().to_owned(),
+        );
+        if let Some(&first) = seen.get(&key) {
+            let first: &MappingConfig = &mappings[first];
             return Err(doc.error_at(
                 offset,
                 &format!("mapping[{index}]"),
@@ -827,6 +831,7 @@ fn read_mappings(
                 ),
             ));
         }
+        seen.insert(key, mappings.len());
         mappings.push(mapping);
     }
     Ok(mappings)

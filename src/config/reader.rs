@@ -58,13 +58,14 @@ struct Override {
 /// The parsed document with its overrides; sections borrow from it.
 pub struct Doc {
     file: PathBuf,
-    text: String,
+    /// Byte offsets where each line starts, for binary-searching a line number.
+    line_starts: Vec<usize>,
     overrides: RefCell<BTreeMap<String, Override>>,
 }
 
 impl Doc {
     /// Keeps the file text and collects `IDPSYNC__` overrides from `env`.
-    pub fn new(file: &Path, text: String, env: &[(String, String)]) -> Self {
+    pub fn new(file: &Path, text: &str, env: &[(String, String)]) -> Self {
         let mut overrides = BTreeMap::new();
         for (var, value) in env {
             if let Some(rest) = var.strip_prefix("IDPSYNC__") {
@@ -83,9 +84,12 @@ impl Doc {
                 );
             }
         }
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Doc {
             file: file.to_owned(),
-            text,
+            line_starts,
             overrides: RefCell::new(overrides),
         }
     }
@@ -107,11 +111,7 @@ impl Doc {
 
     /// The 1-based line holding byte `offset`.
     pub fn line_of(&self, offset: usize) -> usize {
-        self.text.as_bytes()[..offset.min(self.text.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        self.line_starts.partition_point(|&start| start <= offset)
     }
 
     /// The first override nobody claimed, as an error naming its variable.

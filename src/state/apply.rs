@@ -46,7 +46,7 @@ pub struct RunRecord<'a> {
     pub adds: u64,
     /// Removes applied.
     pub removes: u64,
-    /// The reconcile document.
+    /// The run's summary counts as JSON (the full document is printed, not stored).
     pub report: &'a str,
 }
 
