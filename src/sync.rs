@@ -65,6 +65,7 @@ pub async fn sync_once(
     let selected = select_idps(config, &options.idps)?;
     let reads = read_idps(config, &selected, options.dry_run, &run_id, progress).await;
     progress.set_message("reconciling");
+    tracing::debug!(idps = reads.len(), "IdPs read.");
     run_blocking(|| plan_and_apply(config, options, &run_id, reads))
 }
 
@@ -232,6 +233,11 @@ fn plan_and_apply(
     };
     let names: Vec<IdpName> = reads.iter().map(|r| r.name.clone()).collect();
     let loaded = state.load(&names, &config.daemon.stages)?;
+    tracing::debug!(
+        groups = loaded.groups.len(),
+        users = loaded.users.len(),
+        "State loaded."
+    );
     let mut world = build_world(config, &loaded, options.dry_run);
     let user_maps: Vec<Vec<UserIdx>> = reads
         .iter()
@@ -308,6 +314,11 @@ fn plan_and_apply(
         command: format!("idpsync --config {} reconcile", shell_quote(&config.path)),
     };
     let mut plan = reconcile(&world.universe, &inputs, &policy);
+    tracing::debug!(
+        adds = plan.adds.len(),
+        removes = plan.removes.len(),
+        "Planned."
+    );
     for refusal in &plan.refused {
         error!(idp = %refusal.idp, guard = refusal.guard.as_str(), removals = refusal.removals, limit = refusal.limit,
             allow = %refusal.allow, "Refused: {}. Nothing of this IdP was applied.", refusal.detail);

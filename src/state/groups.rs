@@ -70,11 +70,13 @@ impl State {
         for group in groups {
             let roles: Vec<String> = group.roles.iter().map(Role::to_string).collect();
             let found: Option<(i64, String, String)> = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT id, name, description FROM groups WHERE stage = ?1 AND norm = ?2",
-                    params![group.stage.as_str(), group.name.norm()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
+                .map_err(err)?
+                .query_row(params![group.stage.as_str(), group.name.norm()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()
                 .map_err(err)?;
             let (id, op) = match found {

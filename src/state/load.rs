@@ -110,12 +110,19 @@ impl State {
                     if !stage_of.get(&group).is_some_and(|s| served.contains(s)) {
                         continue;
                     }
-                    let cause: Option<String> = row.get(2).map_err(err)?;
-                    let cause = cause.unwrap_or_default();
-                    let cause = causes
-                        .entry(cause.clone())
-                        .or_insert_with(|| Arc::from(cause))
-                        .clone();
+                    let raw = row.get_ref(2).map_err(err)?;
+                    let text = raw
+                        .as_str_or_null()
+                        .map_err(|e| err(e.into()))?
+                        .unwrap_or("");
+                    let cause = match causes.get(text) {
+                        Some(cause) => cause.clone(),
+                        None => {
+                            let cause: Arc<str> = Arc::from(text);
+                            causes.insert(text.to_owned(), cause.clone());
+                            cause
+                        }
+                    };
                     this.held.push((group, row.get(1).map_err(err)?, cause));
                 }
                 let mut stmt = tx
