@@ -10,7 +10,7 @@ use super::Usage;
 use crate::cli::{GroupsCommand, Output, UsersCommand};
 use crate::config::Config;
 use crate::model::{GroupName, Stage, UserKey};
-use crate::state::State;
+use crate::state::{GroupView, State};
 
 #[derive(Serialize)]
 struct GroupListItem<'a> {
@@ -69,13 +69,49 @@ fn declared_line(config: &Config, stage: &str, name: &str) -> Option<Option<usiz
         .map(|g| g.line)
 }
 
+/// Declared groups the store does not hold yet (the next real run creates them) show as they will be.
+fn add_pending_declared(config: &Config, stage: Option<&Stage>, groups: &mut Vec<GroupView>) {
+    for declared in &config.groups {
+        if stage.is_some_and(|s| *s != declared.stage) {
+            continue;
+        }
+        let stored = groups.iter().any(|g| {
+            g.stage == declared.stage.as_str()
+                && crate::model::normalise_group_name(&g.name) == declared.name.norm()
+        });
+        if !stored {
+            groups.extend(pending_declared(config, &declared.stage, &declared.name));
+        }
+    }
+    groups.sort_by(|a, b| {
+        (a.stage.as_bytes(), a.name.as_bytes()).cmp(&(b.stage.as_bytes(), b.name.as_bytes()))
+    });
+}
+
+/// A declared group as it will be created, with no id (-1) and no members.
+fn pending_declared(config: &Config, stage: &Stage, name: &GroupName) -> Option<GroupView> {
+    config
+        .groups
+        .iter()
+        .find(|g| g.stage == *stage && g.name.norm() == name.norm())
+        .map(|g| GroupView {
+            id: -1,
+            name: g.name.as_str().to_owned(),
+            stage: g.stage.to_string(),
+            description: g.description.clone(),
+            roles: g.roles.iter().map(ToString::to_string).collect(),
+            member_count: 0,
+        })
+}
+
 /// Runs `groups list` or `groups show`.
 pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
     let state = State::open_read_only(&config.daemon.state)?;
     match command {
         GroupsCommand::List { stage, output } => {
             let stage = stage.as_deref().map(|s| stage_arg(config, s)).transpose()?;
-            let groups = state.list_groups(stage.as_ref())?;
+            let mut groups = state.list_groups(stage.as_ref())?;
+            add_pending_declared(config, stage.as_ref(), &mut groups);
             match output {
                 Output::Json => {
                     let items: Vec<GroupListItem<'_>> = groups
@@ -119,10 +155,18 @@ pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8
         } => {
             let stage = stage_arg(config, stage)?;
             let name = GroupName::parse(name).map_err(|e| Usage(e.0))?;
-            let group = state
-                .find_group(&stage, &name)?
-                .ok_or_else(|| Usage(format!("no group {:?} in stage {stage}", name.as_str())))?;
-            let members = state.group_members(group.id)?;
+            let stored = state.find_group(&stage, &name)?;
+            let group = match stored {
+                Some(group) => group,
+                None => pending_declared(config, &stage, &name).ok_or_else(|| {
+                    Usage(format!("no group {:?} in stage {stage}", name.as_str()))
+                })?,
+            };
+            let members = if group.id >= 0 {
+                state.group_members(group.id)?
+            } else {
+                Vec::new()
+            };
             let declared = declared_line(config, &group.stage, &group.name);
             match output {
                 Output::Json => {

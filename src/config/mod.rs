@@ -202,6 +202,9 @@ impl Config {
         env: &[(String, String)],
     ) -> Result<Config, ConfigError> {
         let doc = Doc::new(path, &text, env);
+        if let Some(err) = doc.conflicting_overrides() {
+            return Err(err);
+        }
         let document = toml_edit::Document::parse(text.as_str()).map_err(|e| {
             ConfigError {
                 file: path.to_owned(),

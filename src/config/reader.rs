@@ -61,12 +61,14 @@ pub struct Doc {
     /// Byte offsets where each line starts, for binary-searching a line number.
     line_starts: Vec<usize>,
     overrides: RefCell<BTreeMap<String, Override>>,
+    conflict: Option<(String, String)>,
 }
 
 impl Doc {
     /// Keeps the file text and collects `IDPSYNC__` overrides from `env`.
     pub fn new(file: &Path, text: &str, env: &[(String, String)]) -> Self {
         let mut overrides = BTreeMap::new();
+        let mut conflict = None;
         for (var, value) in env {
             if let Some(rest) = var.strip_prefix("IDPSYNC__") {
                 let path = rest
@@ -74,7 +76,7 @@ impl Doc {
                     .collect::<Vec<_>>()
                     .join(".")
                     .to_lowercase();
-                overrides.insert(
+                let previous = overrides.insert(
                     path,
                     Override {
                         var: var.clone(),
@@ -82,6 +84,9 @@ impl Doc {
                         used: false,
                     },
                 );
+                if let Some(previous) = previous {
+                    conflict.get_or_insert((previous.var, var.clone()));
+                }
             }
         }
         let line_starts = std::iter::once(0)
@@ -91,7 +96,18 @@ impl Doc {
             file: file.to_owned(),
             line_starts,
             overrides: RefCell::new(overrides),
+            conflict,
         }
+    }
+
+    /// Two overrides that name the same key (they differ only in case): an error naming both.
+    pub fn conflicting_overrides(&self) -> Option<ConfigError> {
+        self.conflict.as_ref().map(|(first, second)| ConfigError {
+            file: self.file.clone(),
+            origin: Origin::Env(second.clone()),
+            key: String::new(),
+            message: format!("names the same key as {first}; set only one of them"),
+        })
     }
 
     /// The configuration file's path.
@@ -151,6 +167,8 @@ pub struct Section<'a> {
     env_prefix: Option<String>,
     offset: Option<usize>,
     claimed: Vec<String>,
+    /// For a table the file lacks but overrides create: the first such variable, to blame in errors.
+    env_origin: Option<String>,
 }
 
 impl<'a> Section<'a> {
@@ -169,6 +187,7 @@ impl<'a> Section<'a> {
             env_prefix,
             offset,
             claimed: Vec::new(),
+            env_origin: None,
         }
     }
 
@@ -229,8 +248,20 @@ impl<'a> Section<'a> {
 
     /// An error about the section as a whole (its header line).
     pub fn entry_error(&self, message: impl Into<String>) -> ConfigError {
-        self.doc
-            .error_at(self.offset, &self.display, message.into())
+        match (&self.env_origin, self.table) {
+            (Some(var), None) => ConfigError {
+                file: self.doc.file.clone(),
+                origin: Origin::Env(var.clone()),
+                key: self.display.clone(),
+                message: format!(
+                    "{} (the file has no such table; the variable would create it)",
+                    message.into()
+                ),
+            },
+            _ => self
+                .doc
+                .error_at(self.offset, &self.display, message.into()),
+        }
     }
 
     fn raw(&mut self, key: &str) -> Result<Option<Raw<'a>>, ConfigError> {
@@ -401,16 +432,19 @@ impl<'a> Section<'a> {
         let found = self.table.and_then(|t| t.get_key_value(key));
         match found {
             None => {
-                let has_override = env_prefix.as_ref().is_some_and(|p| {
+                let var = env_prefix.as_ref().and_then(|p| {
                     let prefix = format!("{p}.");
                     self.doc
                         .overrides
                         .borrow()
-                        .keys()
-                        .any(|k| k.starts_with(&prefix))
+                        .iter()
+                        .find(|(k, _)| k.starts_with(&prefix))
+                        .map(|(_, o)| o.var.clone())
                 });
-                Ok(has_override
-                    .then(|| Section::new(self.doc, None, display, env_prefix, self.offset)))
+                Ok(var.map(|var| Section {
+                    env_origin: Some(var),
+                    ..Section::new(self.doc, None, display, env_prefix, self.offset)
+                }))
             }
             Some((k, item)) => match item.as_table_like() {
                 Some(table) => {

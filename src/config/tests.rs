@@ -324,3 +324,29 @@ fn the_demo_configuration_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
     Config::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn overrides_differing_only_in_case_are_refused() {
+    let err = parse_env(
+        BASE,
+        &[
+            ("IDPSYNC__SAFETY__MAX_REMOVALS", "5"),
+            ("IDPSYNC__safety__max_removals", "6"),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("names the same key as IDPSYNC__SAFETY__MAX_REMOVALS"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_override_creating_a_missing_table_is_blamed_by_name() {
+    let err = parse_env(BASE, &[("IDPSYNC__IDP__CORP__OIDC__NOPE", "x")]).unwrap_err();
+    assert_eq!(
+        err.origin,
+        Origin::Env("IDPSYNC__IDP__CORP__OIDC__NOPE".into())
+    );
+}

@@ -4,7 +4,6 @@
 //! mapping, and direct members created through the library.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use idpsync::model::{GroupName, Stage, UserKey};
 use idpsync::state::State;
@@ -111,21 +110,22 @@ stage = "production"
             .map(|n| json!({"id": format!("o-{n}"), "email": format!("{n}@example.com")}))
             .collect();
         let members: Vec<String> = support.iter().map(|n| format!("o-{n}")).collect();
-        let doc = json!({"users": users, "groups": [{"id": "s", "name": "Support", "members": members}]});
+        let doc =
+            json!({"users": users, "groups": [{"id": "s", "name": "Support", "members": members}]});
         std::fs::write(self.dir.path().join("okta.json"), doc.to_string()).unwrap();
     }
 
     fn reconcile(&self, extra: &[&str]) -> (i32, Value) {
-        let output = Command::new(env!("CARGO_BIN_EXE_idpsync"))
+        let output = crate::common::clean_command()
             .arg("--config")
             .arg(self.config_path())
             .args(["-q", "reconcile", "--output", "json"])
             .args(extra)
-            .env_remove("IDPSYNC_CONFIG")
             .output()
             .unwrap();
         let stdout = String::from_utf8(output.stdout).unwrap();
-        let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout:?}"));
+        let doc: Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout:?}"));
         (output.status.code().unwrap(), doc)
     }
 
@@ -141,14 +141,22 @@ stage = "production"
 fn members_of(state: &Path, stage: &str, group: &str) -> Vec<(String, Vec<String>)> {
     let state = State::open_read_only(state).unwrap();
     let group = state
-        .find_group(&Stage::parse(stage).unwrap(), &GroupName::parse(group).unwrap())
+        .find_group(
+            &Stage::parse(stage).unwrap(),
+            &GroupName::parse(group).unwrap(),
+        )
         .unwrap()
         .unwrap();
     state
         .group_members(group.id)
         .unwrap()
         .into_iter()
-        .map(|m| (m.user, m.provenance.iter().map(ToString::to_string).collect()))
+        .map(|m| {
+            (
+                m.user,
+                m.provenance.iter().map(ToString::to_string).collect(),
+            )
+        })
         .collect()
 }
 
@@ -157,7 +165,16 @@ fn users(changes: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| format!("{}/{} {} {} {}", c["stage"].as_str().unwrap(), c["group"].as_str().unwrap(), c["user"].as_str().unwrap(), c["idp"].as_str().unwrap(), c["idp_group"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{}/{} {} {} {}",
+                c["stage"].as_str().unwrap(),
+                c["group"].as_str().unwrap(),
+                c["user"].as_str().unwrap(),
+                c["idp"].as_str().unwrap(),
+                c["idp_group"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -173,7 +190,12 @@ fn two_idps_cycle_empty_and_removal_guards_deleted_mapping_and_direct_members() 
     let (code, doc) = s.reconcile(&[]);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(doc["failed_idps"][0]["idp"], "okta");
-    assert!(doc["failed_idps"][0]["error"].as_str().unwrap().contains("okta.json"));
+    assert!(
+        doc["failed_idps"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("okta.json")
+    );
     // 30 engineers through the Engineering ⊃ Platform ⊃ Engineering cycle, 2 marketing, 2 sales.
     assert_eq!(doc["summary"]["adds"], 34, "{doc:#}");
     let adds = users(&doc["adds"]);
@@ -182,21 +204,48 @@ fn two_idps_cycle_empty_and_removal_guards_deleted_mapping_and_direct_members() 
     assert_eq!(adds, sorted, "adds are sorted bytewise");
     assert!(adds.contains(&"production/Engineering eng29@example.com corp Engineering".to_owned()));
     assert!(adds.contains(&"production/Marketing ana@example.com corp mkt".to_owned()));
-    let keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["adds", "dry_run", "failed_idps", "inactive_mappings", "refused", "removes", "run_id", "summary"]);
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "adds",
+            "dry_run",
+            "failed_idps",
+            "inactive_mappings",
+            "refused",
+            "removes",
+            "run_id",
+            "summary"
+        ]
+    );
 
     // Direct members, through the library: ana (also mapped) and zoe (direct only).
     {
         let mut state = State::open(&s.state_path()).unwrap();
-        let (stage, group) = (Stage::parse("production").unwrap(), GroupName::parse("Marketing").unwrap());
+        let (stage, group) = (
+            Stage::parse("production").unwrap(),
+            GroupName::parse("Marketing").unwrap(),
+        );
         for key in ["ana@example.com", "zoe@example.com"] {
-            assert!(state.add_direct(&stage, &group, &UserKey::parse(key).unwrap(), "cli:test").unwrap());
+            assert!(
+                state
+                    .add_direct(&stage, &group, &UserKey::parse(key).unwrap(), "cli:test")
+                    .unwrap()
+            );
         }
     }
     assert_eq!(
         s.members("production", "Marketing"),
         [
-            ("ana@example.com".to_owned(), vec!["direct".to_owned(), "idp:corp".to_owned()]),
+            (
+                "ana@example.com".to_owned(),
+                vec!["direct".to_owned(), "idp:corp".to_owned()]
+            ),
             ("ben@example.com".to_owned(), vec!["idp:corp".to_owned()]),
             ("zoe@example.com".to_owned(), vec!["direct".to_owned()]),
         ]
@@ -211,18 +260,31 @@ fn two_idps_cycle_empty_and_removal_guards_deleted_mapping_and_direct_members() 
         assert_eq!(code, 3, "round {round}: {doc:#}");
         assert_eq!(doc["refused"].as_array().unwrap().len(), 1);
         let refusal = &doc["refused"][0];
-        assert_eq!((refusal["idp"].as_str(), refusal["guard"].as_str()), (Some("corp"), Some("empty")));
+        assert_eq!(
+            (refusal["idp"].as_str(), refusal["guard"].as_str()),
+            (Some("corp"), Some("empty"))
+        );
         assert_eq!(refusal["removals"], 2);
-        let expected_allow = format!("idpsync --config {} reconcile --idp corp --allow-empty", s.config_path().display());
+        let expected_allow = format!(
+            "idpsync --config {} reconcile --idp corp --allow-empty",
+            s.config_path().display()
+        );
         assert_eq!(refusal["allow"], expected_allow);
         assert!(doc["removes"].as_array().unwrap().is_empty());
         let expected_adds: &[&str] = if round == 0 {
-            &["production/Support tim@example.com okta Support", "production/Support tom@example.com okta Support"]
+            &[
+                "production/Support tim@example.com okta Support",
+                "production/Support tom@example.com okta Support",
+            ]
         } else {
             &[]
         };
         assert_eq!(users(&doc["adds"]), expected_adds, "round {round}");
-        assert_eq!(s.members("production", "Marketing").len(), 3, "nothing of corp was applied");
+        assert_eq!(
+            s.members("production", "Marketing").len(),
+            3,
+            "nothing of corp was applied"
+        );
     }
 
     // Allowed: corp's provenance goes, the direct one stays.
@@ -230,7 +292,10 @@ fn two_idps_cycle_empty_and_removal_guards_deleted_mapping_and_direct_members() 
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(
         users(&doc["removes"]),
-        ["production/Marketing ana@example.com corp mkt", "production/Marketing ben@example.com corp mkt"]
+        [
+            "production/Marketing ana@example.com corp mkt",
+            "production/Marketing ben@example.com corp mkt"
+        ]
     );
     assert_eq!(
         s.members("production", "Marketing"),
@@ -246,10 +311,23 @@ fn two_idps_cycle_empty_and_removal_guards_deleted_mapping_and_direct_members() 
     let (code, doc) = s.reconcile(&[]);
     assert_eq!(code, 3, "{doc:#}");
     let refusal = &doc["refused"][0];
-    assert_eq!((refusal["guard"].as_str(), refusal["removals"].as_u64(), refusal["limit"].as_u64()), (Some("removals"), Some(25), Some(10)));
+    assert_eq!(
+        (
+            refusal["guard"].as_str(),
+            refusal["removals"].as_u64(),
+            refusal["limit"].as_u64()
+        ),
+        (Some("removals"), Some(25), Some(10))
+    );
     let allow = refusal["allow"].as_str().unwrap().to_owned();
-    assert!(allow.ends_with("reconcile --idp corp --allow-removals 25"), "{allow}");
-    assert_eq!(users(&doc["adds"]), ["production/Support ben@example.com okta Support"]);
+    assert!(
+        allow.ends_with("reconcile --idp corp --allow-removals 25"),
+        "{allow}"
+    );
+    assert_eq!(
+        users(&doc["adds"]),
+        ["production/Support ben@example.com okta Support"]
+    );
     assert!(doc["removes"].as_array().unwrap().is_empty());
     assert_eq!(s.members("production", "Engineering").len(), 30);
 
@@ -267,17 +345,27 @@ fn two_idps_cycle_empty_and_removal_guards_deleted_mapping_and_direct_members() 
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(
         users(&doc["removes"]),
-        ["qa/Sales sam@example.com corp Sales", "qa/Sales sue@example.com corp Sales"]
+        [
+            "qa/Sales sam@example.com corp Sales",
+            "qa/Sales sue@example.com corp Sales"
+        ]
     );
 
     // Converged: the next run changes nothing.
     let (code, doc) = s.reconcile(&[]);
-    assert_eq!((code, &doc["summary"]["adds"], &doc["summary"]["removes"]), (0, &json!(0), &json!(0)));
+    assert_eq!(
+        (code, &doc["summary"]["adds"], &doc["summary"]["removes"]),
+        (0, &json!(0), &json!(0))
+    );
 
     // Precedence: a refusal (3) beats a failure (1).
     std::fs::write(s.dir.path().join("okta.json"), "{not json").unwrap();
     s.write_corp(5, &["ana"]);
-    std::fs::write(s.dir.path().join("corp.json"), r#"{"users":[],"groups":[]}"#).unwrap();
+    std::fs::write(
+        s.dir.path().join("corp.json"),
+        r#"{"users":[],"groups":[]}"#,
+    )
+    .unwrap();
     let (code, doc) = s.reconcile(&[]);
     assert_eq!(code, 3, "{doc:#}");
     assert_eq!(doc["failed_idps"][0]["idp"], "okta");
