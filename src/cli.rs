@@ -55,6 +55,35 @@ pub enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// Save what a reconcile would do, with the guards run now, to apply later exactly.
+    Plan(PlanArgs),
+    /// Apply a saved plan exactly, or refuse (exit 3) when memberships, roles or the configuration changed since.
+    Apply {
+        /// The plan file written by `plan --out`.
+        plan: PathBuf,
+    },
+    /// Per IdP: last run, outcome, counts, refusals pending, next run; journal depth.
+    Status {
+        /// Result format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// The audit log: every applied change with its actor and cause.
+    Audit(AuditArgs),
+    /// Journal entries a store rejected permanently.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+    /// Read one IdP now and print a directory export (the `file` IdP's format).
+    Export {
+        /// The IdP to read.
+        #[arg(long, value_name = "NAME")]
+        idp: String,
+    },
+    /// Write a consistent copy of the state (SQLite online backup), safe while the service runs.
+    Backup {
+        /// Where to write the copy (must not exist).
+        path: PathBuf,
+    },
     /// End-user groups.
     #[command(subcommand)]
     Groups(GroupsCommand),
@@ -86,6 +115,67 @@ pub struct ReconcileArgs {
     pub allow_empty: bool,
 }
 
+/// `plan` options.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Only this IdP (repeatable).
+    #[arg(long = "idp", value_name = "NAME")]
+    pub idps: Vec<String>,
+    /// Let an IdP through the removal guard when it removes at most N.
+    #[arg(long, value_name = "N")]
+    pub allow_removals: Option<u64>,
+    /// Let an IdP through the empty-source guard.
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Where to write the plan.
+    #[arg(long, value_name = "PLAN.json")]
+    pub out: PathBuf,
+    /// How to print the plan on standard output.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `audit` filters.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Records at or after this time (RFC 3339, e.g. 2026-11-28T00:00:00Z).
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<String>,
+    /// Records about this user.
+    #[arg(long, value_name = "KEY")]
+    pub user: Option<String>,
+    /// Records about this group (with --stage).
+    #[arg(long, value_name = "NAME", requires = "stage")]
+    pub group: Option<String>,
+    /// The group's stage.
+    #[arg(long, requires = "group")]
+    pub stage: Option<String>,
+    /// Result format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `journal` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Entries a store rejected permanently.
+    List {
+        /// Result format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Queue a failed entry again; the next run retries it.
+    Retry {
+        /// The entry's id.
+        id: i64,
+    },
+    /// Give up on a failed entry (audited).
+    Drop {
+        /// The entry's id.
+        id: i64,
+    },
+}
+
 /// `groups` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum GroupsCommand {
@@ -108,6 +198,81 @@ pub enum GroupsCommand {
         /// Result format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
+    },
+    /// Create a group in a stage (the stage never changes afterwards).
+    Create {
+        /// The group's name.
+        name: String,
+        /// Its stage.
+        #[arg(long)]
+        stage: String,
+        /// Its description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// A role it grants (repeatable).
+        #[arg(long = "role", value_name = "APP/ROLE")]
+        roles: Vec<String>,
+    },
+    /// Rename a group or change its description.
+    Update {
+        /// The group's name.
+        name: String,
+        /// Its stage.
+        #[arg(long)]
+        stage: String,
+        /// The new name.
+        #[arg(long, value_name = "NEW")]
+        rename: Option<String>,
+        /// The new description.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Add or remove roles of a group.
+    Roles {
+        /// The group's name.
+        name: String,
+        /// Its stage.
+        #[arg(long)]
+        stage: String,
+        /// A role to add (repeatable).
+        #[arg(long = "add", value_name = "APP/ROLE")]
+        add: Vec<String>,
+        /// A role to remove (repeatable).
+        #[arg(long = "remove", value_name = "APP/ROLE")]
+        remove: Vec<String>,
+    },
+    /// Add users as direct members.
+    AddUser {
+        /// The group's name.
+        name: String,
+        /// Its stage.
+        #[arg(long)]
+        stage: String,
+        /// User keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Remove users' direct membership (an IdP's provenance stays).
+    RemoveUser {
+        /// The group's name.
+        name: String,
+        /// Its stage.
+        #[arg(long)]
+        stage: String,
+        /// User keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Delete a group; refused while it has members unless --remove-members.
+    Delete {
+        /// The group's name.
+        name: String,
+        /// Its stage.
+        #[arg(long)]
+        stage: String,
+        /// Remove its members too.
+        #[arg(long)]
+        remove_members: bool,
     },
 }
 

@@ -13,6 +13,7 @@
 //! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
 //! | [`sync`] | `sync_once`: the one place I/O meets the core | hold locks while reading IdPs |
 //! | [`report`] | the reconcile document (JSON and text) | change anything |
+//! | [`plan`] | saved plans: written by `plan`, applied exactly by `apply` or refused | re-plan on apply |
 //! | [`cli`], [`commands`] | the command line and its thin subcommands | hold logic the library lacks |
 
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod commands;
 pub mod config;
 pub mod directory;
 pub mod model;
+pub mod plan;
 pub mod reconcile;
 pub mod report;
 pub mod source;

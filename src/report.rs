@@ -5,10 +5,10 @@
 
 use std::fmt::Write;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The result of one reconcile, printed on standard output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// The run's id (also the audit actor `run:<id>`).
     pub run_id: String,
@@ -29,7 +29,7 @@ pub struct Report {
 }
 
 /// One membership change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeDoc {
     /// The group's stage.
     pub stage: String,
@@ -44,7 +44,7 @@ pub struct ChangeDoc {
 }
 
 /// One refused IdP.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefusedDoc {
     /// The IdP.
     pub idp: String,
@@ -57,12 +57,12 @@ pub struct RefusedDoc {
     /// The command that lets it through.
     pub allow: String,
     /// Why (text output only).
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub detail: String,
 }
 
 /// One inactive mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InactiveDoc {
     /// The mapping's IdP.
     pub idp: String,
@@ -77,7 +77,7 @@ pub struct InactiveDoc {
 }
 
 /// One failed IdP.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedDoc {
     /// The IdP.
     pub idp: String,
@@ -86,7 +86,7 @@ pub struct FailedDoc {
 }
 
 /// The counts of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Adds listed.
     pub adds: u64,

@@ -37,6 +37,17 @@ pub struct RunOptions {
     pub allow_empty: bool,
 }
 
+/// What a run produced: the report, and what a saved plan needs to be applied later.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The reconcile document.
+    pub report: Report,
+    /// The new baseline of every IdP whose part may apply.
+    pub baselines: std::collections::BTreeMap<String, Baseline>,
+    /// The state generation the plan was made at.
+    pub generation: i64,
+}
+
 /// Errors that stop a run as a whole (an IdP failing does not: it is in the report).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -55,12 +66,12 @@ struct Read {
     _lock: Option<RunLock>,
 }
 
-/// Runs one reconciliation and returns its report.
+/// Runs one reconciliation and returns its report (with what a saved plan needs).
 pub async fn sync_once(
     config: &Config,
     options: &RunOptions,
     progress: &indicatif::ProgressBar,
-) -> Result<Report, SyncError> {
+) -> Result<RunOutput, SyncError> {
     let run_id = uuid::Uuid::now_v7().to_string();
     let selected = select_idps(config, &options.idps)?;
     let reads = read_idps(config, &selected, options.dry_run, &run_id, progress).await;
@@ -216,7 +227,7 @@ fn plan_and_apply(
     options: &RunOptions,
     run_id: &str,
     reads: Vec<Read>,
-) -> Result<Report, SyncError> {
+) -> Result<RunOutput, SyncError> {
     let mut state = if options.dry_run {
         State::open_read_only(&config.daemon.state)?
     } else {
@@ -347,7 +358,19 @@ fn plan_and_apply(
         dry_run = options.dry_run,
         "Reconciled."
     );
-    Ok(report)
+    let baselines = names
+        .iter()
+        .zip(&plan.outcomes)
+        .filter_map(|(name, outcome)| match outcome {
+            Outcome::Applied { baseline, .. } => Some((name.to_string(), baseline.clone())),
+            _ => None,
+        })
+        .collect();
+    Ok(RunOutput {
+        report,
+        baselines,
+        generation: loaded.generation,
+    })
 }
 
 /// Applies each applicable IdP in its own transaction; an IdP whose apply fails moves to `failed`.
@@ -378,13 +401,10 @@ fn apply(
                 }
             }
             Outcome::Refused => {
-                let detail = plan
-                    .refused
-                    .iter()
-                    .find(|r| r.idp == read.name)
-                    .map(|r| r.detail.clone())
-                    .unwrap_or_default();
-                state.record_idp_outcome(run_id, &read.name, "refused", &detail)?;
+                if let Some(r) = plan.refused.iter().find(|r| r.idp == read.name) {
+                    let refusal = Some((r.guard.as_str(), r.allow.as_str()));
+                    state.record_idp_outcome(run_id, &read.name, "refused", &r.detail, refusal)?;
+                }
             }
             Outcome::Failed => {
                 let detail = plan
@@ -393,7 +413,7 @@ fn apply(
                     .find(|(n, _)| n == &read.name)
                     .map(|(_, e)| e.clone())
                     .unwrap_or_default();
-                state.record_idp_outcome(run_id, &read.name, "failed", &detail)?;
+                state.record_idp_outcome(run_id, &read.name, "failed", &detail, None)?;
             }
         }
     }

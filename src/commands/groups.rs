@@ -106,6 +106,12 @@ fn pending_declared(config: &Config, stage: &Stage, name: &GroupName) -> Option<
 
 /// Runs `groups list` or `groups show`.
 pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
+    if !matches!(
+        command,
+        GroupsCommand::List { .. } | GroupsCommand::Show { .. }
+    ) {
+        return super::edit::run(config, command);
+    }
     let state = State::open_read_only(&config.daemon.state)?;
     match command {
         GroupsCommand::List { stage, output } => {
@@ -214,6 +220,7 @@ pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8
                 }
             }
         }
+        _ => unreachable!("edits are handled above"),
     }
     Ok(0)
 }

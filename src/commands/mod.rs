@@ -4,7 +4,10 @@
 //! configuration errors exit 2, everything else 1. Standard output carries only the result.
 
 mod check;
+mod edit;
 mod groups;
+mod ops;
+mod plan;
 mod reconcile;
 
 use std::path::Path;
@@ -22,6 +25,13 @@ pub async fn run(cli: &Cli, progress: &indicatif::ProgressBar) -> anyhow::Result
     match &cli.command {
         Command::Reconcile(args) => reconcile::run(&load(&cli.config)?, args, progress).await,
         Command::Check { connect } => check::run(&load(&cli.config)?, *connect).await,
+        Command::Plan(args) => plan::plan(&load(&cli.config)?, args, progress).await,
+        Command::Apply { plan } => plan::apply(&load(&cli.config)?, plan),
+        Command::Status { output } => ops::status(&load(&cli.config)?, *output),
+        Command::Audit(args) => ops::audit(&load(&cli.config)?, args),
+        Command::Journal(command) => ops::journal(&load(&cli.config)?, command),
+        Command::Export { idp } => ops::export(&load(&cli.config)?, idp).await,
+        Command::Backup { path } => ops::backup(&load(&cli.config)?, path),
         Command::Groups(command) => groups::run_groups(&load(&cli.config)?, command),
         Command::Users(command) => groups::run_users(&load(&cli.config)?, command),
     }
@@ -33,13 +43,31 @@ pub fn load(path: &Path) -> Result<Config, crate::config::ConfigError> {
     Config::load(path, &env)
 }
 
-/// Maps an error to SPEC §3's exit status.
+/// Maps an error to SPEC §3's exit status: 2 bad usage or configuration, 3 refused, else 1.
 pub fn exit_code_of(error: &anyhow::Error) -> u8 {
+    use crate::plan::PlanError;
+    use crate::state::StateError;
+    use crate::sync::SyncError;
     if error.is::<crate::config::ConfigError>() || error.is::<Usage>() {
         return 2;
     }
-    match error.downcast_ref::<crate::sync::SyncError>() {
-        Some(crate::sync::SyncError::UnknownIdp(_)) => 2,
+    let state_code = |e: &StateError| match e {
+        StateError::Invalid(_) => 2,
+        StateError::Refused(_) => 3,
         _ => 1,
+    };
+    if let Some(e) = error.downcast_ref::<StateError>() {
+        return state_code(e);
+    }
+    match error.downcast_ref::<PlanError>() {
+        Some(PlanError::Unreadable { .. }) => return 2,
+        Some(PlanError::ConfigChanged { .. }) => return 3,
+        Some(PlanError::State(e)) => return state_code(e),
+        None => {}
+    }
+    match error.downcast_ref::<SyncError>() {
+        Some(SyncError::UnknownIdp(_)) => 2,
+        Some(SyncError::State(e)) => state_code(e),
+        None => 1,
     }
 }

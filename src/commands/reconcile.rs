@@ -23,7 +23,7 @@ pub async fn run(
         allow_removals: args.allow_removals,
         allow_empty: args.allow_empty,
     };
-    let report = sync_once(config, &options, progress).await?;
+    let report = sync_once(config, &options, progress).await?.report;
     progress.finish_and_clear();
     match args.output {
         Output::Json => println!("{}", report.to_json()),

@@ -52,7 +52,7 @@ pub struct Held {
 }
 
 /// What the last applied read saw of one mapped IdP group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupDigest {
     /// Usable members (nested included when the IdP expands them).
     pub members: u64,

@@ -71,18 +71,29 @@ impl FileSource {
         }
     }
 
+    /// Reads the export as it is, after checking that it resolves (ids unique, members known).
+    pub async fn export(&self) -> Result<DirectoryExport, SourceError> {
+        let export = self.read().await?;
+        crate::directory::Directory::resolve(self.to_snapshot(export.clone()))
+            .map_err(|e| SourceError::Invalid(format!("{}: {e}", self.path.display())))?;
+        Ok(export)
+    }
+
     /// Reads and parses the whole file.
     pub async fn snapshot(&self) -> Result<Snapshot, SourceError> {
+        Ok(self.to_snapshot(self.read().await?))
+    }
+
+    async fn read(&self) -> Result<DirectoryExport, SourceError> {
         let bytes = tokio::fs::read(&self.path).await.map_err(|e| {
             SourceError::Unavailable(format!("cannot read {}: {e}", self.path.display()))
         })?;
-        let export: DirectoryExport = serde_json::from_slice(&bytes).map_err(|e| {
+        serde_json::from_slice(&bytes).map_err(|e| {
             SourceError::Invalid(format!(
                 "{} is not a valid directory export: {e}",
                 self.path.display()
             ))
-        })?;
-        Ok(self.to_snapshot(export))
+        })
     }
 
     fn to_snapshot(&self, export: DirectoryExport) -> Snapshot {

@@ -37,6 +37,13 @@ impl Source {
         }
     }
 
+    /// Reads the IdP now as a directory export (what `idpsync export` prints), checked for consistency.
+    pub async fn export(&self) -> Result<file::DirectoryExport, SourceError> {
+        match self {
+            Source::File(file) => file.export().await,
+        }
+    }
+
     /// Reads the IdP completely.
     pub async fn snapshot(&self) -> Result<Snapshot, SourceError> {
         match self {

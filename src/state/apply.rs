@@ -26,6 +26,22 @@ pub struct IdpApply<'a> {
     pub baseline: Option<&'a Baseline>,
 }
 
+/// A change of a saved plan: (stage, group name, user key, cause).
+pub type SavedChange<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// One IdP's part of a saved plan.
+#[derive(Debug, Clone)]
+pub struct SavedIdp<'a> {
+    /// The IdP.
+    pub idp: IdpName,
+    /// Its adds.
+    pub adds: Vec<SavedChange<'a>>,
+    /// Its removes.
+    pub removes: Vec<SavedChange<'a>>,
+    /// The baseline of the read the plan was made from.
+    pub baseline: Option<&'a Baseline>,
+}
+
 /// Changes that really changed a row (others were already so, e.g. written concurrently).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AppliedCounts {
@@ -80,18 +96,22 @@ impl State {
         Ok(())
     }
 
-    /// Records what happened to an IdP that was not applied (refused or failed).
+    /// Records what happened to an IdP that was not applied: `failed`, or `refused` with the guard
+    /// and the command that allows it (shown by `status` until a later run applies the IdP).
     pub fn record_idp_outcome(
         &mut self,
         run_id: &str,
         idp: &IdpName,
         outcome: &str,
         detail: &str,
+        refusal: Option<(&str, &str)>,
     ) -> Result<(), StateError> {
+        let (guard, allow) = refusal.unzip();
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO run_idps (run_id, idp, outcome, adds, removes, detail) VALUES (?1, ?2, ?3, 0, 0, ?4)",
-                params![run_id, idp.as_str(), outcome, detail],
+                "INSERT OR REPLACE INTO run_idps (run_id, idp, outcome, adds, removes, detail, guard, allow)
+                 VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6)",
+                params![run_id, idp.as_str(), outcome, detail, guard, allow],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -106,112 +126,58 @@ impl State {
     ) -> Result<AppliedCounts, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
-        let actor = format!("run:{run_id}");
-        let now = unix_now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let source = source_id(&tx, idp).map_err(err)?;
-        let mut counts = AppliedCounts::default();
-        {
-            let mut find_user = tx
-                .prepare_cached("SELECT id FROM users WHERE key = ?1")
-                .map_err(err)?;
-            let mut new_user = tx
-                .prepare_cached("INSERT INTO users (key, created_at) VALUES (?1, ?2)")
-                .map_err(err)?;
-            let mut users: HashMap<String, i64> = HashMap::new();
-            let mut user_id = |key: &str, create: bool| -> rusqlite::Result<Option<i64>> {
-                if let Some(&id) = users.get(key) {
-                    return Ok(Some(id));
-                }
-                let found: Option<i64> = find_user.query_row([key], |r| r.get(0)).optional()?;
-                let id = match (found, create) {
-                    (Some(id), _) => id,
-                    (None, true) => {
-                        new_user.execute(params![key, now])?;
-                        tx.last_insert_rowid()
-                    }
-                    (None, false) => return Ok(None),
-                };
-                users.insert(key.to_owned(), id);
-                Ok(Some(id))
-            };
-            let mut insert = tx
-                .prepare_cached("INSERT OR IGNORE INTO memberships (group_id, user_id, source, cause) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(err)?;
-            let mut delete = tx
-                .prepare_cached(
-                    "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 AND source = ?3",
-                )
-                .map_err(err)?;
-            let mut audit = tx
-                .prepare_cached(
-                    "INSERT INTO audit (at, actor, op, group_id, user_id, source, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(err)?;
-            for &(group, key, cause) in &apply.adds {
-                let user = user_id(key, true).map_err(err)?.expect("created");
-                if insert
-                    .execute(params![group, user, source, cause])
-                    .map_err(err)?
-                    == 1
-                {
-                    audit
-                        .execute(params![now, actor, "add", group, user, source, cause])
-                        .map_err(err)?;
-                    counts.adds += 1;
-                }
-            }
-            for &(group, key, cause) in &apply.removes {
-                let Some(user) = user_id(key, false).map_err(err)? else {
-                    continue;
-                };
-                if delete.execute(params![group, user, source]).map_err(err)? == 1 {
-                    audit
-                        .execute(params![now, actor, "remove", group, user, source, cause])
-                        .map_err(err)?;
-                    counts.removes += 1;
-                }
-            }
-            let mut store_id = tx
-                .prepare_cached(
-                    "INSERT INTO user_ids (source, user_id, external_id) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (source, user_id) DO UPDATE SET external_id = excluded.external_id",
-                )
-                .map_err(err)?;
-            for &(key, external) in &apply.external_ids {
-                if let Some(user) = user_id(key, false).map_err(err)? {
-                    store_id
-                        .execute(params![source, user, external])
-                        .map_err(err)?;
-                }
-            }
-            if let Some(baseline) = apply.baseline {
-                tx.execute("DELETE FROM baselines WHERE source = ?1", [source])
-                    .map_err(err)?;
-                let mut put = tx
-                    .prepare_cached("INSERT INTO baselines (source, idp_group, members, hash) VALUES (?1, ?2, ?3, ?4)")
-                    .map_err(err)?;
-                for (group, digest) in baseline {
-                    put.execute(params![
-                        source,
-                        group,
-                        digest.members as i64,
-                        digest.hash as i64
-                    ])
-                    .map_err(err)?;
-                }
-            }
-            tx.execute(
-                "INSERT OR REPLACE INTO run_idps (run_id, idp, outcome, adds, removes) VALUES (?1, ?2, 'applied', ?3, ?4)",
-                params![run_id, idp.as_str(), counts.adds as i64, counts.removes as i64],
-            )
-            .map_err(err)?;
+        let counts = apply_in(&tx, run_id, idp, apply).map_err(err)?;
+        if counts.adds + counts.removes > 0 {
+            super::bump_generation(&tx).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(counts)
+    }
+
+    /// Applies a saved plan in one transaction, only if the state is still at `generation`:
+    /// declared groups are created first, then each IdP's changes, baseline and audit rows.
+    pub fn apply_saved(
+        &mut self,
+        run_id: &str,
+        generation: i64,
+        declared: &[crate::config::DeclaredGroup],
+        parts: &[SavedIdp<'_>],
+    ) -> Result<AppliedCounts, StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let now = super::generation_in(&tx).map_err(err)?;
+        if now != generation {
+            return Err(StateError::Refused(format!(
+                "memberships, roles or groups changed since the plan was made (state generation {generation} then, {now} now); make a new plan"
+            )));
+        }
+        super::groups::declared_in(&tx, declared, &format!("run:{run_id}")).map_err(err)?;
+        let mut total = AppliedCounts::default();
+        for part in parts {
+            let mut find = tx
+                .prepare_cached("SELECT id FROM groups WHERE stage = ?1 AND norm = ?2")
+                .map_err(err)?;
+            let apply = IdpApply {
+                adds: resolve_groups(&mut find, &part.adds).map_err(|e| e.within(&path))?,
+                removes: resolve_groups(&mut find, &part.removes).map_err(|e| e.within(&path))?,
+                external_ids: Vec::new(),
+                baseline: part.baseline,
+            };
+            let counts = apply_in(&tx, run_id, &part.idp, &apply).map_err(err)?;
+            total.adds += counts.adds;
+            total.removes += counts.removes;
+        }
+        super::bump_generation(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(total)
     }
 
     /// Deletes audit records older than `days` days (0 keeps everything).
@@ -240,4 +206,131 @@ pub(super) fn source_id(tx: &rusqlite::Connection, idp: &IdpName) -> rusqlite::R
         [&provenance],
         |r| r.get(0),
     )
+}
+
+/// The body of an apply: conditional changes with their audit rows, stored ids, baseline, outcome.
+fn apply_in(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    idp: &IdpName,
+    apply: &IdpApply<'_>,
+) -> rusqlite::Result<AppliedCounts> {
+    let actor = format!("run:{run_id}");
+    let now = unix_now();
+    let source = source_id(tx, idp)?;
+    let mut counts = AppliedCounts::default();
+    let mut find_user = tx.prepare_cached("SELECT id FROM users WHERE key = ?1")?;
+    let mut new_user = tx.prepare_cached("INSERT INTO users (key, created_at) VALUES (?1, ?2)")?;
+    let mut users: HashMap<String, i64> = HashMap::new();
+    let mut user_id = |key: &str, create: bool| -> rusqlite::Result<Option<i64>> {
+        if let Some(&id) = users.get(key) {
+            return Ok(Some(id));
+        }
+        let found: Option<i64> = find_user.query_row([key], |r| r.get(0)).optional()?;
+        let id = match (found, create) {
+            (Some(id), _) => id,
+            (None, true) => {
+                new_user.execute(params![key, now])?;
+                tx.last_insert_rowid()
+            }
+            (None, false) => return Ok(None),
+        };
+        users.insert(key.to_owned(), id);
+        Ok(Some(id))
+    };
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO memberships (group_id, user_id, source, cause) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut delete = tx.prepare_cached(
+        "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 AND source = ?3",
+    )?;
+    let mut audit = tx.prepare_cached(
+        "INSERT INTO audit (at, actor, op, group_id, user_id, source, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for &(group, key, cause) in &apply.adds {
+        let user = user_id(key, true)?.expect("created");
+        if insert.execute(params![group, user, source, cause])? == 1 {
+            audit.execute(params![now, actor, "add", group, user, source, cause])?;
+            counts.adds += 1;
+        }
+    }
+    for &(group, key, cause) in &apply.removes {
+        let Some(user) = user_id(key, false)? else {
+            continue;
+        };
+        if delete.execute(params![group, user, source])? == 1 {
+            audit.execute(params![now, actor, "remove", group, user, source, cause])?;
+            counts.removes += 1;
+        }
+    }
+    let mut store_id = tx.prepare_cached(
+        "INSERT INTO user_ids (source, user_id, external_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT (source, user_id) DO UPDATE SET external_id = excluded.external_id",
+    )?;
+    for &(key, external) in &apply.external_ids {
+        if let Some(user) = user_id(key, false)? {
+            store_id.execute(params![source, user, external])?;
+        }
+    }
+    if let Some(baseline) = apply.baseline {
+        tx.execute("DELETE FROM baselines WHERE source = ?1", [source])?;
+        let mut put = tx.prepare_cached(
+            "INSERT INTO baselines (source, idp_group, members, hash) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (group, digest) in baseline {
+            put.execute(params![
+                source,
+                group,
+                digest.members as i64,
+                digest.hash as i64
+            ])?;
+        }
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO run_idps (run_id, idp, outcome, adds, removes) VALUES (?1, ?2, 'applied', ?3, ?4)",
+        params![run_id, idp.as_str(), counts.adds as i64, counts.removes as i64],
+    )?;
+    Ok(counts)
+}
+
+/// Store ids of a saved plan's groups; a group gone since the plan refuses it.
+fn resolve_groups<'a>(
+    find: &mut rusqlite::CachedStatement<'_>,
+    list: &[SavedChange<'a>],
+) -> Result<Vec<(i64, &'a str, &'a str)>, ResolveError> {
+    let mut out = Vec::with_capacity(list.len());
+    for &(stage, group, user, cause) in list {
+        let norm = crate::model::normalise_group_name(group);
+        let id: Option<i64> = find
+            .query_row(params![stage, norm], |r| r.get(0))
+            .optional()?;
+        let id = id.ok_or_else(|| {
+            ResolveError::Gone(format!(
+                "group {group:?} in stage {stage} no longer exists; make a new plan"
+            ))
+        })?;
+        out.push((id, user, cause));
+    }
+    Ok(out)
+}
+
+/// Why a saved plan's groups could not be resolved.
+enum ResolveError {
+    Sqlite(rusqlite::Error),
+    Gone(String),
+}
+
+impl From<rusqlite::Error> for ResolveError {
+    fn from(e: rusqlite::Error) -> Self {
+        ResolveError::Sqlite(e)
+    }
+}
+
+impl ResolveError {
+    fn within(self, path: &std::path::Path) -> StateError {
+        match self {
+            ResolveError::Sqlite(e) => super::sqlite(path, e),
+            ResolveError::Gone(message) => StateError::Refused(message),
+        }
+    }
 }

@@ -61,78 +61,11 @@ impl State {
     ) -> Result<u64, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
-        let now = unix_now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let mut changed = 0;
-        for group in groups {
-            let roles: Vec<String> = group.roles.iter().map(Role::to_string).collect();
-            let found: Option<(i64, String, String)> = tx
-                .prepare_cached(
-                    "SELECT id, name, description FROM groups WHERE stage = ?1 AND norm = ?2",
-                )
-                .map_err(err)?
-                .query_row(params![group.stage.as_str(), group.name.norm()], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()
-                .map_err(err)?;
-            let (id, op) = match found {
-                None => {
-                    tx.execute(
-                        "INSERT INTO groups (stage, name, norm, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![group.stage.as_str(), group.name.as_str(), group.name.norm(), group.description, now],
-                    )
-                    .map_err(err)?;
-                    (tx.last_insert_rowid(), Some("group.create"))
-                }
-                Some((id, name, description)) => {
-                    let mut op = None;
-                    if name != group.name.as_str() || description != group.description {
-                        tx.execute(
-                            "UPDATE groups SET name = ?2, description = ?3 WHERE id = ?1",
-                            params![id, group.name.as_str(), group.description],
-                        )
-                        .map_err(err)?;
-                        op = Some("group.update");
-                    }
-                    (id, op)
-                }
-            };
-            let stored: Vec<String> = {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "SELECT role FROM group_roles WHERE group_id = ?1 ORDER BY role",
-                    )
-                    .map_err(err)?;
-                let rows = stmt.query_map([id], |r| r.get(0)).map_err(err)?;
-                rows.collect::<Result<_, _>>().map_err(err)?
-            };
-            let op = if stored != roles {
-                tx.execute("DELETE FROM group_roles WHERE group_id = ?1", [id])
-                    .map_err(err)?;
-                for role in &roles {
-                    tx.execute(
-                        "INSERT INTO group_roles (group_id, role) VALUES (?1, ?2)",
-                        params![id, role],
-                    )
-                    .map_err(err)?;
-                }
-                op.or(Some("group.roles"))
-            } else {
-                op
-            };
-            if let Some(op) = op {
-                changed += 1;
-                tx.execute(
-                    "INSERT INTO audit (at, actor, op, group_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![now, actor, op, id, format!("declared at line {}; roles: {}", group.line.unwrap_or(0), roles.join(", "))],
-                )
-                .map_err(err)?;
-            }
-        }
+        let changed = declared_in(&tx, groups, actor).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(changed)
     }
@@ -184,6 +117,7 @@ impl State {
             params![now, actor, id],
         )
         .map_err(err)?;
+        super::bump_generation(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(id)
     }
@@ -239,6 +173,7 @@ impl State {
                 params![now, actor, group_id, user_id, DIRECT_SOURCE],
             )
             .map_err(err)?;
+            super::bump_generation(&tx).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(added)
@@ -378,4 +313,94 @@ impl State {
         });
         Ok(out)
     }
+}
+
+/// Creates missing declared groups and aligns name case, description and roles, inside `tx`;
+/// bumps the generation when anything changed. Returns the number of groups created or changed.
+pub(super) fn declared_in(
+    tx: &rusqlite::Transaction<'_>,
+    groups: &[DeclaredGroup],
+    actor: &str,
+) -> rusqlite::Result<u64> {
+    let err = |e: rusqlite::Error| e;
+    let now = unix_now();
+    let mut changed = 0;
+    for group in groups {
+        let roles: Vec<String> = group.roles.iter().map(Role::to_string).collect();
+        let found: Option<(i64, String, String)> = tx
+            .prepare_cached(
+                "SELECT id, name, description FROM groups WHERE stage = ?1 AND norm = ?2",
+            )
+            .map_err(err)?
+            .query_row(params![group.stage.as_str(), group.name.norm()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(err)?;
+        let (id, op) = match found {
+            None => {
+                tx.execute(
+                        "INSERT INTO groups (stage, name, norm, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![group.stage.as_str(), group.name.as_str(), group.name.norm(), group.description, now],
+                    )
+                    .map_err(err)?;
+                (tx.last_insert_rowid(), Some("group.create"))
+            }
+            Some((id, name, description)) => {
+                let mut op = None;
+                if name != group.name.as_str() || description != group.description {
+                    tx.execute(
+                        "UPDATE groups SET name = ?2, description = ?3 WHERE id = ?1",
+                        params![id, group.name.as_str(), group.description],
+                    )
+                    .map_err(err)?;
+                    op = Some("group.update");
+                }
+                (id, op)
+            }
+        };
+        let stored: Vec<String> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT role FROM group_roles WHERE group_id = ?1 ORDER BY role")
+                .map_err(err)?;
+            let rows = stmt.query_map([id], |r| r.get(0)).map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)?
+        };
+        let op = if stored != roles {
+            tx.execute("DELETE FROM group_roles WHERE group_id = ?1", [id])
+                .map_err(err)?;
+            for role in &roles {
+                tx.execute(
+                    "INSERT INTO group_roles (group_id, role) VALUES (?1, ?2)",
+                    params![id, role],
+                )
+                .map_err(err)?;
+            }
+            op.or(Some("group.roles"))
+        } else {
+            op
+        };
+        if let Some(op) = op {
+            changed += 1;
+            tx.execute(
+                "INSERT INTO audit (at, actor, op, group_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    now,
+                    actor,
+                    op,
+                    id,
+                    format!(
+                        "declared at line {}; roles: {}",
+                        group.line.unwrap_or(0),
+                        roles.join(", ")
+                    )
+                ],
+            )
+            .map_err(err)?;
+        }
+    }
+    if changed > 0 {
+        super::bump_generation(tx)?;
+    }
+    Ok(changed)
 }

@@ -44,6 +44,8 @@ pub struct Loaded {
     pub users: Vec<(i64, String)>,
     /// Per requested IdP, in request order.
     pub idps: Vec<LoadedIdp>,
+    /// The state generation this was read at.
+    pub generation: i64,
 }
 
 impl State {
@@ -52,7 +54,10 @@ impl State {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
-        let mut loaded = Loaded::default();
+        let mut loaded = Loaded {
+            generation: super::generation_in(&tx).map_err(err)?,
+            ..Loaded::default()
+        };
         {
             let mut stmt = tx
                 .prepare("SELECT id, stage, name, norm FROM groups ORDER BY id")

@@ -6,7 +6,9 @@
 //! (add a provenance if absent, remove it if present) so concurrent writers never lose or double one.
 
 mod apply;
+mod edit;
 mod groups;
+mod history;
 mod load;
 pub mod lock;
 mod schema;
@@ -16,8 +18,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use apply::{AppliedCounts, IdpApply, RunRecord};
+pub use apply::{AppliedCounts, IdpApply, RunRecord, SavedChange, SavedIdp};
+pub use edit::{LostRoles, RemovedDirect};
 pub use groups::{GroupMember, GroupView, UserMembership};
+pub use history::{AuditFilter, AuditRecord, IdpRun, JournalEntry};
 pub use load::{Loaded, LoadedGroup};
 
 /// How long a writer waits for another writer's transaction before failing.
@@ -57,9 +61,12 @@ pub enum StateError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// A request that does not fit the store (unknown group, duplicate name).
+    /// A request that does not fit the store (unknown group, duplicate name): exit 2.
     #[error("{0}")]
     Invalid(String),
+    /// A request the store refuses to carry out as asked (a stale plan, a group with members): exit 3.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// An open state file.
@@ -141,6 +148,29 @@ fn create_private_dirs(path: &Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(path)
+}
+
+/// Counts every committed change to memberships, roles or groups, so a saved plan can tell it is stale.
+pub(crate) fn bump_generation(tx: &rusqlite::Connection) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
+        [],
+    )?;
+    Ok(())
+}
+
+/// The current generation (see [`bump_generation`]).
+pub(crate) fn generation_in(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
+        r.get(0)
+    })
+}
+
+impl State {
+    /// The state generation: it changes whenever memberships, roles or groups change.
+    pub fn generation(&self) -> Result<i64, StateError> {
+        generation_in(&self.conn).map_err(|e| self.err(e))
+    }
 }
 
 /// Seconds since the Unix epoch, as stored in the state file.

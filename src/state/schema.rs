@@ -11,7 +11,8 @@ use rusqlite::Connection;
 use super::{StateError, sqlite};
 
 /// Migrations in order; `MIGRATIONS[i]` brings the file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id          INTEGER PRIMARY KEY,
     key         TEXT NOT NULL UNIQUE,
@@ -92,8 +93,43 @@ CREATE TABLE audit (
     detail      TEXT
 );
 CREATE INDEX audit_by_time ON audit (at);
--- Groups are never deleted outright while audit rows point at them; a later version marks them.
-"#];
+"#,
+    r#"
+-- Counts committed changes to memberships, roles and groups: saved plans compare it.
+CREATE TABLE meta (
+    key         TEXT PRIMARY KEY,
+    value       INTEGER NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('generation', 0);
+-- Deleted groups keep their name for the audit log.
+CREATE TABLE deleted_groups (
+    id          INTEGER PRIMARY KEY,
+    stage       TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    deleted_at  INTEGER NOT NULL
+);
+-- A refusal's guard and the command that allows it, for `status`.
+ALTER TABLE run_idps ADD COLUMN guard TEXT;
+ALTER TABLE run_idps ADD COLUMN allow TEXT;
+-- Changes a remote store rejected permanently (SPEC §1 invariant 9). The embedded store applies in one
+-- transaction and never leaves entries here.
+CREATE TABLE journal (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    op          TEXT NOT NULL,
+    group_id    INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL,
+    source      INTEGER NOT NULL,
+    cause       TEXT,
+    status      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    error       TEXT
+);
+CREATE INDEX journal_by_status ON journal (status);
+"#,
+];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

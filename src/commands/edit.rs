@@ -1,0 +1,209 @@
+//! `idpsync groups create|update|roles|add-user|remove-user|delete`: administrator edits.
+//!
+//! The configuration's rules are checked here (declared groups own their name, description and
+//! roles; roles must be in the `[[app]]` catalogue); the store's rules inside the state's transaction.
+
+use std::collections::BTreeSet;
+
+use super::Usage;
+use crate::cli::GroupsCommand;
+use crate::config::Config;
+use crate::model::{GroupName, Role, Stage, UserKey};
+use crate::state::State;
+use crate::sync::unix_user;
+
+fn stage_arg(config: &Config, raw: &str) -> Result<Stage, Usage> {
+    let stage = Stage::parse(raw).map_err(|e| Usage(e.0))?;
+    if !config.daemon.stages.contains(&stage) {
+        return Err(Usage(format!("stage {stage} is not in daemon.stages")));
+    }
+    Ok(stage)
+}
+
+fn name_arg(raw: &str) -> Result<GroupName, Usage> {
+    GroupName::parse(raw).map_err(|e| Usage(e.0))
+}
+
+fn roles_arg(config: &Config, raw: &[String]) -> Result<Vec<Role>, Usage> {
+    raw.iter()
+        .map(|r| {
+            let role = Role::parse(r).map_err(|e| Usage(e.0))?;
+            config.check_role(&role).map_err(Usage)?;
+            Ok(role)
+        })
+        .collect()
+}
+
+fn keys_arg(raw: &[String]) -> Result<Vec<UserKey>, Usage> {
+    raw.iter()
+        .map(|k| UserKey::parse(k).map_err(|e| Usage(format!("{k:?}: {}", e.0))))
+        .collect()
+}
+
+/// Refuses an edit the configuration owns: declared groups keep their name, description and roles.
+fn refuse_declared(
+    config: &Config,
+    stage: &Stage,
+    name: &GroupName,
+    what: &str,
+) -> Result<(), Usage> {
+    match config
+        .groups
+        .iter()
+        .find(|g| g.stage == *stage && g.name.norm() == name.norm())
+    {
+        Some(declared) => Err(Usage(format!(
+            "group {:?} in stage {stage} is declared in {} line {}; its {what} can only change there",
+            declared.name.as_str(),
+            config.path.display(),
+            declared.line.unwrap_or(0)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Runs one of the edit subcommands.
+pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
+    let actor = format!("cli:{}", unix_user());
+    let mut state = State::open(&config.daemon.state)?;
+    // Declared groups exist before anyone edits their members.
+    state.sync_declared(&config.groups, &actor)?;
+    match command {
+        GroupsCommand::List { .. } | GroupsCommand::Show { .. } => {
+            unreachable!("read commands are not edits")
+        }
+        GroupsCommand::Create {
+            name,
+            stage,
+            description,
+            roles,
+        } => {
+            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            let roles: BTreeSet<Role> = roles_arg(config, roles)?.into_iter().collect();
+            state.create_group(&stage, &name, description, &roles, &actor)?;
+            println!("Created group {:?} in stage {stage}.", name.as_str());
+        }
+        GroupsCommand::Update {
+            name,
+            stage,
+            rename,
+            description,
+        } => {
+            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            if rename.is_none() && description.is_none() {
+                return Err(Usage(
+                    "nothing to change: give --rename NEW and/or --description D".into(),
+                )
+                .into());
+            }
+            let what = if rename.is_some() {
+                "name"
+            } else {
+                "description"
+            };
+            refuse_declared(config, &stage, &name, what)?;
+            let rename = rename.as_deref().map(name_arg).transpose()?;
+            state.update_group(
+                &stage,
+                &name,
+                rename.as_ref(),
+                description.as_deref(),
+                &actor,
+            )?;
+            match &rename {
+                Some(new) => println!(
+                    "Renamed {:?} to {:?} in stage {stage}.",
+                    name.as_str(),
+                    new.as_str()
+                ),
+                None => println!(
+                    "Updated the description of {:?} in stage {stage}.",
+                    name.as_str()
+                ),
+            }
+        }
+        GroupsCommand::Roles {
+            name,
+            stage,
+            add,
+            remove,
+        } => {
+            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            if add.is_empty() && remove.is_empty() {
+                return Err(Usage(
+                    "nothing to change: give --add APP/ROLE and/or --remove APP/ROLE".into(),
+                )
+                .into());
+            }
+            refuse_declared(config, &stage, &name, "roles")?;
+            let add = roles_arg(config, add)?;
+            let remove: Vec<Role> = remove
+                .iter()
+                .map(|r| Role::parse(r).map_err(|e| Usage(e.0)))
+                .collect::<Result<_, _>>()?;
+            let roles = state.edit_roles(&stage, &name, &add, &remove, &actor)?;
+            println!(
+                "Roles of {:?} in stage {stage}: {}",
+                name.as_str(),
+                if roles.is_empty() {
+                    "none".into()
+                } else {
+                    roles.join(", ")
+                }
+            );
+        }
+        GroupsCommand::AddUser { name, stage, keys } => {
+            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            for key in keys_arg(keys)? {
+                if state.add_direct(&stage, &name, &key, &actor)? {
+                    println!(
+                        "Added {key} to {:?} in stage {stage} (direct).",
+                        name.as_str()
+                    );
+                } else {
+                    println!(
+                        "{key} already is a direct member of {:?} in stage {stage}.",
+                        name.as_str()
+                    );
+                }
+            }
+        }
+        GroupsCommand::RemoveUser { name, stage, keys } => {
+            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            let keys = keys_arg(keys)?;
+            for key in &keys {
+                let removed = state.remove_direct(&stage, &name, key, &actor)?;
+                if removed.remaining.is_empty() {
+                    println!("Removed {key} from {:?} in stage {stage}.", name.as_str());
+                } else {
+                    let through: Vec<String> =
+                        removed.remaining.iter().map(ToString::to_string).collect();
+                    println!(
+                        "Removed the direct membership of {key} in {:?} in stage {stage}; {key} stays a member through {}.",
+                        name.as_str(),
+                        through.join(", ")
+                    );
+                }
+            }
+        }
+        GroupsCommand::Delete {
+            name,
+            stage,
+            remove_members,
+        } => {
+            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            refuse_declared(config, &stage, &name, "existence")?;
+            let lost = state.delete_group(&stage, &name, *remove_members, &actor)?;
+            println!("Deleted group {:?} in stage {stage}.", name.as_str());
+            for member in &lost {
+                let roles = if member.roles.is_empty() {
+                    "no roles (other groups grant them)".to_owned()
+                } else {
+                    member.roles.join(", ")
+                };
+                println!("  {} lost: {roles}", member.user);
+            }
+        }
+    }
+    Ok(0)
+}

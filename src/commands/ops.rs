@@ -1,0 +1,278 @@
+//! `idpsync status`, `audit`, `journal`, `export` and `backup`: operating a sync you can trust.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::Usage;
+use crate::cli::{AuditArgs, JournalCommand, Output};
+use crate::config::Config;
+use crate::model::{GroupName, IdpName, Stage, UserKey};
+use crate::source::Source;
+use crate::state::{AuditFilter, State, rfc3339};
+use crate::sync::unix_user;
+
+#[derive(Serialize)]
+struct StatusDoc {
+    idps: Vec<IdpStatus>,
+    journal: JournalDepth,
+}
+
+#[derive(Serialize)]
+struct IdpStatus {
+    idp: String,
+    last_run: Option<LastRun>,
+    refusal: Option<Refusal>,
+    next_run: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LastRun {
+    run_id: String,
+    started: String,
+    finished: Option<String>,
+    outcome: String,
+    adds: u64,
+    removes: u64,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Refusal {
+    guard: String,
+    detail: String,
+    allow: String,
+}
+
+#[derive(Serialize)]
+struct JournalDepth {
+    pending: u64,
+    failed: u64,
+}
+
+/// Prints per-IdP status and the journal depth.
+pub fn status(config: &Config, output: Output) -> anyhow::Result<u8> {
+    let state = State::open_read_only(&config.daemon.state)?;
+    let next_run = config
+        .daemon
+        .schedule
+        .upcoming(chrono::Utc)
+        .next()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let mut idps = Vec::new();
+    for idp in &config.idps {
+        let last = state.last_run(&idp.name)?;
+        let refusal = last
+            .as_ref()
+            .filter(|r| r.outcome == "refused")
+            .map(|r| Refusal {
+                guard: r.guard.clone().unwrap_or_default(),
+                detail: r.detail.clone().unwrap_or_default(),
+                allow: r.allow.clone().unwrap_or_default(),
+            });
+        idps.push(IdpStatus {
+            idp: idp.name.to_string(),
+            last_run: last.map(|r| LastRun {
+                error: (r.outcome == "failed").then(|| r.detail.clone().unwrap_or_default()),
+                run_id: r.run_id,
+                started: rfc3339(r.started_at),
+                finished: r.finished_at.map(rfc3339),
+                outcome: r.outcome,
+                adds: r.adds,
+                removes: r.removes,
+            }),
+            refusal,
+            next_run: next_run.clone(),
+        });
+    }
+    let (pending, failed) = state.journal_depth()?;
+    let doc = StatusDoc {
+        idps,
+        journal: JournalDepth { pending, failed },
+    };
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+        Output::Text => {
+            for idp in &doc.idps {
+                match &idp.last_run {
+                    None => println!("{}: never run", idp.idp),
+                    Some(r) => println!(
+                        "{}: last run {} at {}: {} ({} adds, {} removes){}",
+                        idp.idp,
+                        r.run_id,
+                        r.started,
+                        r.outcome,
+                        r.adds,
+                        r.removes,
+                        r.error
+                            .as_ref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    ),
+                }
+                if let Some(refusal) = &idp.refusal {
+                    println!(
+                        "  REFUSED by the {} guard: {}\n  To allow: {}",
+                        refusal.guard, refusal.detail, refusal.allow
+                    );
+                }
+                if let Some(next) = &idp.next_run {
+                    println!("  next scheduled run (idpsync run): {next}");
+                }
+            }
+            println!(
+                "Journal: {} pending, {} failed",
+                doc.journal.pending, doc.journal.failed
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// Prints audit records matching the filters.
+pub fn audit(config: &Config, args: &AuditArgs) -> anyhow::Result<u8> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.timestamp())
+                .map_err(|e| {
+                    Usage(format!(
+                        "--since {s:?} is not an RFC 3339 time such as 2026-11-28T00:00:00Z: {e}"
+                    ))
+                })
+        })
+        .transpose()?;
+    let user = args
+        .user
+        .as_deref()
+        .map(|k| UserKey::parse(k).map_err(|e| Usage(e.0)))
+        .transpose()?;
+    let group = match (&args.group, &args.stage) {
+        (Some(name), Some(stage)) => {
+            let stage = Stage::from_str_checked(stage).map_err(Usage)?;
+            Some((
+                stage,
+                GroupName::parse(name)
+                    .map_err(|e| Usage(e.0))?
+                    .norm()
+                    .to_owned(),
+            ))
+        }
+        _ => None,
+    };
+    let state = State::open_read_only(&config.daemon.state)?;
+    let records = state.audit(&AuditFilter { since, user, group })?;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&records)?),
+        Output::Text => {
+            if records.is_empty() {
+                println!("No audit records.");
+            }
+            for r in &records {
+                let mut line = format!("{} {} {}", r.time, r.actor, r.op);
+                if let (Some(stage), Some(group)) = (&r.stage, &r.group) {
+                    line.push_str(&format!(" {stage}/{group}"));
+                }
+                for part in [&r.user, &r.provenance].into_iter().flatten() {
+                    line.push_str(&format!(" {part}"));
+                }
+                if let Some(cause) = &r.cause {
+                    line.push_str(&format!(" (via {cause:?})"));
+                }
+                if let Some(detail) = r.detail.as_ref().filter(|d| !d.is_empty()) {
+                    line.push_str(&format!(" — {detail}"));
+                }
+                println!("{line}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Lists, retries or drops failed journal entries.
+pub fn journal(config: &Config, command: &JournalCommand) -> anyhow::Result<u8> {
+    match command {
+        JournalCommand::List { output } => {
+            let state = State::open_read_only(&config.daemon.state)?;
+            let entries = state.journal_failed()?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+                Output::Text => {
+                    if entries.is_empty() {
+                        println!("No failed journal entries.");
+                    }
+                    for e in &entries {
+                        println!(
+                            "{} {} {}/{} {} {} (run {}, {} attempts): {}",
+                            e.id,
+                            e.op,
+                            e.stage.as_deref().unwrap_or("?"),
+                            e.group.as_deref().unwrap_or("?"),
+                            e.user.as_deref().unwrap_or("?"),
+                            e.provenance.as_deref().unwrap_or("?"),
+                            e.run_id,
+                            e.attempts,
+                            e.error.as_deref().unwrap_or("")
+                        );
+                    }
+                }
+            }
+        }
+        JournalCommand::Retry { id } | JournalCommand::Drop { id } => {
+            let retry = matches!(command, JournalCommand::Retry { .. });
+            let mut state = State::open(&config.daemon.state)?;
+            state.journal_resolve(*id, retry, &format!("cli:{}", unix_user()))?;
+            println!(
+                "Journal entry {id} {}.",
+                if retry {
+                    "queued for the next run"
+                } else {
+                    "dropped"
+                }
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// Reads one IdP now and prints its directory export.
+pub async fn export(config: &Config, idp: &str) -> anyhow::Result<u8> {
+    let name =
+        IdpName::parse(idp).map_err(|_| crate::sync::SyncError::UnknownIdp(idp.to_owned()))?;
+    let idp = config
+        .idp(name.as_str())
+        .ok_or_else(|| crate::sync::SyncError::UnknownIdp(idp.to_owned()))?;
+    match Source::build(idp).export().await {
+        Ok(export) => {
+            println!("{}", serde_json::to_string_pretty(&export)?);
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: idp {}: {e}", idp.name);
+            Ok(1)
+        }
+    }
+}
+
+/// Writes a consistent copy of the state to `target`.
+pub fn backup(config: &Config, target: &Path) -> anyhow::Result<u8> {
+    if target.exists() {
+        return Err(Usage(format!("{} exists; give a new path", target.display())).into());
+    }
+    if !config.daemon.state.exists() {
+        return Err(anyhow::anyhow!(
+            "there is no state file at {} yet",
+            config.daemon.state.display()
+        ));
+    }
+    let state = State::open_read_only(&config.daemon.state)?;
+    state.backup_to(target)?;
+    println!(
+        "Backed up {} to {}.",
+        config.daemon.state.display(),
+        target.display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,89 @@
+//! `idpsync plan --out PLAN.json` and `idpsync apply PLAN.json`.
+
+use std::path::Path;
+
+use crate::cli::{Output, PlanArgs};
+use crate::config::Config;
+use crate::model::IdpName;
+use crate::plan::{SavedPlan, config_hash};
+use crate::state::lock;
+use crate::sync::{RunOptions, SyncError, sync_once, unix_user};
+
+fn current_hash(config: &Config) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(&config.path)?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    Ok(config_hash(&text, &env))
+}
+
+/// Plans with the guards run now and writes the plan; exits as the dry run would.
+pub async fn plan(
+    config: &Config,
+    args: &PlanArgs,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<u8> {
+    let mut idps = Vec::new();
+    for name in &args.idps {
+        idps.push(IdpName::parse(name).map_err(|_| SyncError::UnknownIdp(name.clone()))?);
+    }
+    let options = RunOptions {
+        dry_run: true,
+        full: true,
+        idps,
+        allow_removals: args.allow_removals,
+        allow_empty: args.allow_empty,
+    };
+    let output = sync_once(config, &options, progress).await?;
+    progress.finish_and_clear();
+    let saved = SavedPlan::new(
+        output,
+        current_hash(config)?,
+        args.allow_removals,
+        args.allow_empty,
+    );
+    saved
+        .write(&args.out)
+        .map_err(|e| super::Usage(format!("cannot write {}: {e}", args.out.display())))?;
+    match args.output {
+        Output::Json => println!("{}", saved.plan.to_json()),
+        Output::Text => {
+            print!("{}", saved.plan.to_text());
+            println!(
+                "Plan written to {}; apply it with: idpsync --config {} apply {}",
+                args.out.display(),
+                config.path.display(),
+                args.out.display()
+            );
+        }
+    }
+    Ok(saved.plan.exit_code())
+}
+
+/// Applies a saved plan exactly, holding the run locks of its IdPs.
+pub fn apply(config: &Config, path: &Path) -> anyhow::Result<u8> {
+    let saved = SavedPlan::read(path)?;
+    let holder = format!(
+        "pid {} apply of plan {}",
+        std::process::id(),
+        saved.plan.run_id
+    );
+    let mut locks = Vec::new();
+    for name in saved.baselines.keys() {
+        let idp = IdpName::parse(name).map_err(|e| super::Usage(e.0))?;
+        locks.push(lock::acquire(
+            &config.daemon.state,
+            &idp,
+            config.daemon.run_wait,
+            &holder,
+        )?);
+    }
+    let counts = saved.apply(
+        config,
+        &current_hash(config)?,
+        &format!("cli:{}", unix_user()),
+    )?;
+    println!(
+        "Applied plan {}: {} adds, {} removes.",
+        saved.plan.run_id, counts.adds, counts.removes
+    );
+    Ok(0)
+}

@@ -1,0 +1,195 @@
+//! Saved plans: `plan --out PLAN.json` writes what a reconcile would do; `apply PLAN.json` applies
+//! exactly that, or refuses when the state or the configuration changed since.
+//!
+//! The file is the reconcile document plus what applying needs: the state generation it was made
+//! at, a hash of the configuration (file and overrides), the guard flags it was made with, and the
+//! new baseline of every IdP whose part may apply.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::model::IdpName;
+use crate::reconcile::Baseline;
+use crate::report::Report;
+use crate::state::{AppliedCounts, RunRecord, SavedIdp, State, StateError};
+use crate::sync::RunOutput;
+
+/// The format tag of plan files this build writes and reads.
+pub const FORMAT: &str = "idpsync-plan/1";
+
+/// A plan file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedPlan {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The state generation the plan was made at.
+    pub state_generation: i64,
+    /// A hash of the configuration file and the `IDPSYNC__` overrides.
+    pub config_hash: String,
+    /// `--allow-removals` given to `plan`.
+    pub allow_removals: Option<u64>,
+    /// `--allow-empty` given to `plan`.
+    pub allow_empty: bool,
+    /// Per IdP whose part may apply: the baseline of the read.
+    pub baselines: BTreeMap<String, Baseline>,
+    /// The reconcile document.
+    pub plan: Report,
+}
+
+/// Why a plan cannot be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Not a readable plan of this format (exit 2).
+    #[error("{path}: not an idpsync plan ({reason})")]
+    Unreadable {
+        /// The plan file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The configuration changed since the plan was made (exit 3).
+    #[error(
+        "the configuration changed since the plan was made (config hash {then} then, {now} now); make a new plan"
+    )]
+    ConfigChanged {
+        /// The plan's hash.
+        then: String,
+        /// The hash now.
+        now: String,
+    },
+    /// The state refused or failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The hash of the configuration text and the `IDPSYNC__` overrides in `env`.
+pub fn config_hash(config_text: &str, env: &[(String, String)]) -> String {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(config_text.as_bytes());
+    let mut overrides: Vec<&(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("IDPSYNC__"))
+        .collect();
+    overrides.sort();
+    for (k, v) in overrides {
+        hasher.update(b"\0");
+        hasher.update(k.as_bytes());
+        hasher.update(b"=");
+        hasher.update(v.as_bytes());
+    }
+    format!("{:016x}", hasher.digest())
+}
+
+impl SavedPlan {
+    /// Wraps a dry run's output.
+    pub fn new(
+        output: RunOutput,
+        config_hash: String,
+        allow_removals: Option<u64>,
+        allow_empty: bool,
+    ) -> Self {
+        SavedPlan {
+            format: FORMAT.to_owned(),
+            state_generation: output.generation,
+            config_hash,
+            allow_removals,
+            allow_empty,
+            baselines: output.baselines,
+            plan: output.report,
+        }
+    }
+
+    /// Reads a plan file, refusing anything that is not a plan of this format.
+    pub fn read(path: &Path) -> Result<SavedPlan, PlanError> {
+        let unreadable = |reason: String| PlanError::Unreadable {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
+        let plan: SavedPlan = serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
+        if plan.format != FORMAT {
+            return Err(unreadable(format!(
+                "format {:?}, expected {FORMAT:?}",
+                plan.format
+            )));
+        }
+        Ok(plan)
+    }
+
+    /// Writes the plan atomically (a temporary file renamed into place).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_string_pretty(self).expect("plans serialise"),
+        )?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Applies exactly this plan, or refuses when the configuration or the state changed since.
+    pub fn apply(
+        &self,
+        config: &Config,
+        current_hash: &str,
+        actor: &str,
+    ) -> Result<AppliedCounts, PlanError> {
+        if self.config_hash != current_hash {
+            return Err(PlanError::ConfigChanged {
+                then: self.config_hash.clone(),
+                now: current_hash.to_owned(),
+            });
+        }
+        let mut parts: Vec<SavedIdp<'_>> = Vec::new();
+        for (name, baseline) in &self.baselines {
+            let idp = IdpName::parse(name).map_err(|e| PlanError::Unreadable {
+                path: "plan".into(),
+                reason: e.0,
+            })?;
+            parts.push(SavedIdp {
+                idp,
+                adds: changes_of(&self.plan.adds, name),
+                removes: changes_of(&self.plan.removes, name),
+                baseline: Some(baseline),
+            });
+        }
+        let mut state = State::open(&config.daemon.state)?;
+        let counts = state.apply_saved(
+            &self.plan.run_id,
+            self.state_generation,
+            &config.groups,
+            &parts,
+        )?;
+        state.begin_run(&self.plan.run_id, actor)?;
+        state.finish_run(&RunRecord {
+            run_id: &self.plan.run_id,
+            outcome: "ok",
+            adds: counts.adds,
+            removes: counts.removes,
+            report: &serde_json::to_string(&self.plan.summary).expect("the summary serialises"),
+        })?;
+        state.purge_audit(config.audit.retention_days)?;
+        Ok(counts)
+    }
+}
+
+fn changes_of<'a>(
+    list: &'a [crate::report::ChangeDoc],
+    idp: &str,
+) -> Vec<crate::state::SavedChange<'a>> {
+    list.iter()
+        .filter(|c| c.idp == idp)
+        .map(|c| {
+            (
+                c.stage.as_str(),
+                c.group.as_str(),
+                c.user.as_str(),
+                c.idp_group.as_str(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,326 @@
+//! Administrator edits of the embedded store: rename, describe, roles, remove a direct member, delete.
+//!
+//! Each edit is one short transaction that audits what it changed with the caller's actor and bumps
+//! the state generation. Rules that need the configuration (declared groups, the role catalogue) are
+//! checked by the caller; the rules of the store itself (unique names per stage, members on delete)
+//! are checked here, inside the transaction.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::{DIRECT_SOURCE, State, StateError, unix_now};
+use crate::model::{GroupName, Provenance, Role, Stage, UserKey};
+
+/// What `remove_direct` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedDirect {
+    /// The provenances that still hold the membership (an IdP's), so the user keeps access.
+    pub remaining: Vec<Provenance>,
+}
+
+/// A member of a deleted group and the roles it lost (those no other group of the stage grants).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostRoles {
+    /// The user key.
+    pub user: String,
+    /// Roles the user no longer has in the stage.
+    pub roles: Vec<String>,
+}
+
+fn group_id(
+    tx: &Transaction<'_>,
+    stage: &Stage,
+    name: &GroupName,
+) -> Result<(i64, String), StateError> {
+    tx.query_row(
+        "SELECT id, name FROM groups WHERE stage = ?1 AND norm = ?2",
+        params![stage.as_str(), name.norm()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(|e| StateError::Invalid(e.to_string()))?
+    .ok_or_else(|| StateError::Invalid(format!("no group {:?} in stage {stage}", name.as_str())))
+}
+
+fn audit(
+    tx: &Transaction<'_>,
+    actor: &str,
+    op: &str,
+    group: i64,
+    user: Option<i64>,
+    detail: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO audit (at, actor, op, group_id, user_id, source, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![unix_now(), actor, op, group, user, user.map(|_| DIRECT_SOURCE), detail],
+    )?;
+    Ok(())
+}
+
+impl State {
+    /// Starts a write transaction (`BEGIN IMMEDIATE`), so a conflicting writer waits at the start.
+    pub(super) fn write_tx_public(&mut self) -> Result<Transaction<'_>, StateError> {
+        self.write_tx()
+    }
+
+    fn write_tx(&mut self) -> Result<Transaction<'_>, StateError> {
+        let path = self.path.clone();
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| super::sqlite(&path, e))
+    }
+
+    /// Renames a group and/or changes its description; the stage never changes.
+    pub fn update_group(
+        &mut self,
+        stage: &Stage,
+        name: &GroupName,
+        rename: Option<&GroupName>,
+        description: Option<&str>,
+        actor: &str,
+    ) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let tx = self.write_tx()?;
+        let (id, old_name) = group_id(&tx, stage, name)?;
+        if let Some(new) = rename {
+            let clash: Option<String> = tx
+                .query_row(
+                    "SELECT name FROM groups WHERE stage = ?1 AND norm = ?2 AND id != ?3",
+                    params![stage.as_str(), new.norm(), id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(err)?;
+            if let Some(clash) = clash {
+                return Err(StateError::Invalid(format!(
+                    "group {clash:?} already exists in stage {stage}"
+                )));
+            }
+            tx.execute(
+                "UPDATE groups SET name = ?2, norm = ?3 WHERE id = ?1",
+                params![id, new.as_str(), new.norm()],
+            )
+            .map_err(err)?;
+            audit(
+                &tx,
+                actor,
+                "group.rename",
+                id,
+                None,
+                &format!("{old_name} -> {new}"),
+            )
+            .map_err(err)?;
+        }
+        if let Some(description) = description {
+            tx.execute(
+                "UPDATE groups SET description = ?2 WHERE id = ?1",
+                params![id, description],
+            )
+            .map_err(err)?;
+            audit(&tx, actor, "group.describe", id, None, description).map_err(err)?;
+        }
+        super::bump_generation(&tx).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Adds and removes roles of a group; returns its roles afterwards.
+    pub fn edit_roles(
+        &mut self,
+        stage: &Stage,
+        name: &GroupName,
+        add: &[Role],
+        remove: &[Role],
+        actor: &str,
+    ) -> Result<Vec<String>, StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let tx = self.write_tx()?;
+        let (id, _) = group_id(&tx, stage, name)?;
+        for role in add {
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO group_roles (group_id, role) VALUES (?1, ?2)",
+                    params![id, role.to_string()],
+                )
+                .map_err(err)?;
+            if n == 1 {
+                audit(&tx, actor, "role.add", id, None, &role.to_string()).map_err(err)?;
+            }
+        }
+        for role in remove {
+            let n = tx
+                .execute(
+                    "DELETE FROM group_roles WHERE group_id = ?1 AND role = ?2",
+                    params![id, role.to_string()],
+                )
+                .map_err(err)?;
+            if n == 1 {
+                audit(&tx, actor, "role.remove", id, None, &role.to_string()).map_err(err)?;
+            }
+        }
+        let roles: Vec<String> = {
+            let mut stmt = tx
+                .prepare("SELECT role FROM group_roles WHERE group_id = ?1 ORDER BY role")
+                .map_err(err)?;
+            let rows = stmt.query_map([id], |r| r.get(0)).map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)?
+        };
+        super::bump_generation(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(roles)
+    }
+
+    /// Removes the `direct` provenance of `user` in a group; an IdP's provenance stays.
+    pub fn remove_direct(
+        &mut self,
+        stage: &Stage,
+        name: &GroupName,
+        user: &UserKey,
+        actor: &str,
+    ) -> Result<RemovedDirect, StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let tx = self.write_tx()?;
+        let (id, group) = group_id(&tx, stage, name)?;
+        let user_id: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM users WHERE key = ?1",
+                [user.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        let removed = match user_id {
+            Some(uid) => tx
+                .execute(
+                    "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 AND source = ?3",
+                    params![id, uid, DIRECT_SOURCE],
+                )
+                .map_err(err)?,
+            None => 0,
+        };
+        if removed == 0 {
+            return Err(StateError::Invalid(format!(
+                "{user} is not a direct member of {group:?} in stage {stage}"
+            )));
+        }
+        let uid = user_id.expect("removed a row");
+        audit(&tx, actor, "remove", id, Some(uid), "").map_err(err)?;
+        let remaining: Vec<Provenance> = {
+            let mut stmt = tx
+                .prepare("SELECT s.provenance FROM memberships m JOIN sources s ON s.id = m.source WHERE m.group_id = ?1 AND m.user_id = ?2")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(params![id, uid], |r| r.get::<_, String>(0))
+                .map_err(err)?;
+            let mut list = Vec::new();
+            for row in rows {
+                list.push(
+                    Provenance::parse(&row.map_err(err)?).map_err(|e| StateError::Invalid(e.0))?,
+                );
+            }
+            list.sort();
+            list
+        };
+        super::bump_generation(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(RemovedDirect { remaining })
+    }
+
+    /// Deletes a group. With members it is refused unless `remove_members`; then every membership
+    /// goes too, and the result says which users lost which roles in the stage.
+    pub fn delete_group(
+        &mut self,
+        stage: &Stage,
+        name: &GroupName,
+        remove_members: bool,
+        actor: &str,
+    ) -> Result<Vec<LostRoles>, StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let tx = self.write_tx()?;
+        let (id, group) = group_id(&tx, stage, name)?;
+        let lost = lost_roles(&tx, stage, id).map_err(err)?;
+        if !lost.is_empty() && !remove_members {
+            let losses: Vec<String> = lost
+                .iter()
+                .map(|l| {
+                    let roles = if l.roles.is_empty() {
+                        "no roles".to_owned()
+                    } else {
+                        l.roles.join(", ")
+                    };
+                    format!("{} would lose {roles}", l.user)
+                })
+                .collect();
+            return Err(StateError::Refused(format!(
+                "group {group:?} in stage {stage} has {} members ({}); delete it with --remove-members to remove them too",
+                lost.len(),
+                losses.join("; ")
+            )));
+        }
+        let members: Vec<(i64, i64)> = {
+            let mut stmt = tx
+                .prepare("SELECT user_id, source FROM memberships WHERE group_id = ?1")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)?
+        };
+        for (user, source) in members {
+            tx.execute(
+                "INSERT INTO audit (at, actor, op, group_id, user_id, source, detail) VALUES (?1, ?2, 'remove', ?3, ?4, ?5, 'group deleted')",
+                params![unix_now(), actor, id, user, source],
+            )
+            .map_err(err)?;
+        }
+        tx.execute("DELETE FROM memberships WHERE group_id = ?1", [id])
+            .map_err(err)?;
+        tx.execute("DELETE FROM group_roles WHERE group_id = ?1", [id])
+            .map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO deleted_groups (id, stage, name, deleted_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, stage.as_str(), group, unix_now()],
+        )
+        .map_err(err)?;
+        tx.execute("DELETE FROM groups WHERE id = ?1", [id])
+            .map_err(err)?;
+        audit(&tx, actor, "group.delete", id, None, "").map_err(err)?;
+        super::bump_generation(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(lost)
+    }
+}
+
+/// For each member of group `id`: the roles of the group no other group of the stage gives them.
+fn lost_roles(tx: &Transaction<'_>, stage: &Stage, id: i64) -> rusqlite::Result<Vec<LostRoles>> {
+    let mut stmt = tx.prepare(
+        "SELECT DISTINCT u.id, u.key FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.group_id = ?1 ORDER BY u.key",
+    )?;
+    let members: Vec<(i64, String)> = stmt
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = tx.prepare("SELECT role FROM group_roles WHERE group_id = ?1")?;
+    let roles: BTreeSet<String> = stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut others = tx.prepare(
+        "SELECT DISTINCT r.role FROM memberships m JOIN groups g ON g.id = m.group_id JOIN group_roles r ON r.group_id = g.id
+         WHERE m.user_id = ?1 AND g.stage = ?2 AND g.id != ?3",
+    )?;
+    let mut out = Vec::new();
+    for (user, key) in members {
+        let still: BTreeSet<String> = others
+            .query_map(params![user, stage.as_str(), id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let lost: Vec<String> = roles.difference(&still).cloned().collect();
+        out.push(LostRoles {
+            user: key,
+            roles: lost,
+        });
+    }
+    Ok(out)
+}
