@@ -85,5 +85,18 @@ pub fn apply(config: &Config, path: &Path) -> anyhow::Result<u8> {
         "Applied plan {}: {} adds, {} removes.",
         saved.plan.run_id, counts.adds, counts.removes
     );
-    Ok(0)
+    for refusal in &saved.plan.refused {
+        println!(
+            "Not applied: idp {} was refused by the {} guard when the plan was made. To allow: {}",
+            refusal.idp, refusal.guard, refusal.allow
+        );
+    }
+    for failed in &saved.plan.failed_idps {
+        println!(
+            "Not applied: idp {} could not be read when the plan was made: {}",
+            failed.idp, failed.error
+        );
+    }
+    // The same precedence as the run that made the plan: 3 if anything was refused, 1 if anything failed.
+    Ok(saved.plan.exit_code())
 }
