@@ -5,7 +5,9 @@
 //! cap. A snapshot that fails a check fails the whole read: a partial directory is never used.
 //! This module does no I/O.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::model::UserKey;
 
@@ -120,8 +122,10 @@ enum Ref {
 impl Directory {
     /// Checks `snapshot` and indexes it.
     pub fn resolve(snapshot: Snapshot) -> Result<Directory, DirectoryError> {
-        let mut refs: HashMap<String, Ref> =
-            HashMap::with_capacity(snapshot.users.len() + snapshot.groups.len());
+        let mut refs: HashMap<String, Ref> = HashMap::with_capacity_and_hasher(
+            snapshot.users.len() + snapshot.groups.len(),
+            Default::default(),
+        );
         let mut users = Vec::with_capacity(snapshot.users.len());
         let mut skipped_users = 0;
         let users_total = snapshot.users.len();
@@ -155,9 +159,10 @@ impl Directory {
             }
         }
         let mut groups = Vec::with_capacity(snapshot.groups.len());
-        let mut by_id = HashMap::with_capacity(snapshot.groups.len());
+        let mut by_id =
+            HashMap::with_capacity_and_hasher(snapshot.groups.len(), Default::default());
         let mut by_name: HashMap<String, Vec<usize>> =
-            HashMap::with_capacity(snapshot.groups.len());
+            HashMap::with_capacity_and_hasher(snapshot.groups.len(), Default::default());
         for (index, group) in snapshot.groups.into_iter().enumerate() {
             let mut direct = Vec::new();
             let mut subgroups = Vec::new();

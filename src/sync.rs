@@ -5,7 +5,9 @@
 //! build the report. A dry run follows the same path but opens the state read-only and writes
 //! nothing: no memberships, no baseline, no run row, no lock.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use tracing::{error, info, warn};
@@ -183,7 +185,7 @@ fn build_world(config: &Config, loaded: &Loaded, include_missing_declared: bool)
         universe: Universe::default(),
         group_ids: Vec::new(),
         user_ids: Vec::new(),
-        user_index: HashMap::with_capacity(loaded.users.len()),
+        user_index: HashMap::with_capacity_and_hasher(loaded.users.len(), Default::default()),
     };
     for group in &loaded.groups {
         let Ok(stage) = Stage::parse(&group.stage) else {
@@ -465,7 +467,8 @@ fn idp_apply<'a>(
         adds,
         removes,
         external_ids,
-        baseline: Some(baseline),
+        // An unchanged baseline is not rewritten: a no-op run writes next to nothing.
+        baseline: (baseline != &loaded.idps[position].baseline).then_some(baseline),
     }
 }
 

@@ -319,6 +319,11 @@ impl Ranks {
         (self.groups[group as usize], self.users[user as usize])
     }
 
+    /// (group rank, user rank) packed so one integer comparison gives the bytewise order.
+    fn key(&self, group: GroupIdx, user: UserIdx) -> u64 {
+        (u64::from(self.groups[group as usize]) << 32) | u64::from(self.users[user as usize])
+    }
+
     fn compare(&self, a: &Change, b: &Change) -> Ordering {
         (self.pair(a.group, a.user), self.idps[a.idp])
             .cmp(&(self.pair(b.group, b.user), self.idps[b.idp]))
@@ -361,6 +366,7 @@ fn plan_idp(
         idp,
         read,
         universe,
+        ranks,
         group_index,
         &policy.served_stages,
         plan,
@@ -439,6 +445,7 @@ fn resolve_mappings(
     idp: &IdpInput<'_>,
     read: IdpRead<'_>,
     universe: &Universe,
+    ranks: &Ranks,
     group_index: &BTreeMap<(&str, &str), GroupIdx>,
     served_stages: &BTreeSet<Stage>,
     plan: &mut Plan,
@@ -504,7 +511,7 @@ fn resolve_mappings(
                     .map_err(|e| e.to_string())?;
                 let mut members: Vec<UserIdx> =
                     local.iter().map(|&u| read.user_map[u as usize]).collect();
-                members.sort_unstable_by_key(|&u| universe.users[u as usize].as_str());
+                members.sort_unstable_by_key(|&u| ranks.users[u as usize]);
                 members.dedup();
                 entry.insert(members)
             }
@@ -548,15 +555,22 @@ pub fn digest(universe: &Universe, members_sorted_by_key: &[UserIdx]) -> GroupDi
 /// One sorted merge of desired against current: (adds, removes).
 fn diff(
     idp: usize,
-    mut desired: Vec<(GroupIdx, UserIdx, Arc<str>)>,
+    desired: Vec<(GroupIdx, UserIdx, Arc<str>)>,
     current: &[Held],
     ranks: &Ranks,
 ) -> (Vec<Change>, Vec<Change>) {
-    desired
-        .sort_unstable_by(|a, b| (ranks.pair(a.0, a.1), &a.2).cmp(&(ranks.pair(b.0, b.1), &b.2)));
-    desired.dedup_by(|later, first| (later.0, later.1) == (first.0, first.1));
-    let mut current: Vec<&Held> = current.iter().collect();
-    current.sort_unstable_by_key(|h| ranks.pair(h.group, h.user));
+    // Sort keys packed into one integer: (group rank, user rank) compare as one u64.
+    let mut desired: Vec<(u64, GroupIdx, UserIdx, Arc<str>)> = desired
+        .into_iter()
+        .map(|(g, u, cause)| (ranks.key(g, u), g, u, cause))
+        .collect();
+    desired.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.3.cmp(&b.3)));
+    desired.dedup_by_key(|d| d.0);
+    let mut current: Vec<(u64, &Held)> = current
+        .iter()
+        .map(|h| (ranks.key(h.group, h.user), h))
+        .collect();
+    current.sort_unstable_by_key(|c| c.0);
     let (mut adds, mut removes) = (Vec::new(), Vec::new());
     let (mut d, mut c) = (
         desired.into_iter().peekable(),
@@ -567,13 +581,11 @@ fn diff(
             (None, None) => break,
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (Some(want), Some(have)) => ranks
-                .pair(want.0, want.1)
-                .cmp(&ranks.pair(have.group, have.user)),
+            (Some(want), Some(have)) => want.0.cmp(&have.0),
         };
         match order {
             Ordering::Less => {
-                let (group, user, cause) = d.next().expect("peeked");
+                let (_, group, user, cause) = d.next().expect("peeked");
                 adds.push(Change {
                     group,
                     user,
@@ -582,7 +594,7 @@ fn diff(
                 });
             }
             Ordering::Greater => {
-                let held = c.next().expect("peeked");
+                let (_, held) = c.next().expect("peeked");
                 removes.push(Change {
                     group: held.group,
                     user: held.user,

@@ -1,6 +1,6 @@
 //! Reading what a run needs from the state, in one consistent read transaction.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use rusqlite::params;
@@ -81,11 +81,6 @@ impl State {
                 .map_err(err)?;
             loaded.users = rows.collect::<Result<_, _>>().map_err(err)?;
         }
-        let stage_of: HashMap<i64, &str> = loaded
-            .groups
-            .iter()
-            .map(|g| (g.id, g.stage.as_str()))
-            .collect();
         let served: Vec<&str> = stages.iter().map(Stage::as_str).collect();
         for idp in idps {
             let source = tx
@@ -105,31 +100,6 @@ impl State {
                 ..LoadedIdp::default()
             };
             if let Some(source) = this.source {
-                let mut causes: HashMap<String, Arc<str>> = HashMap::new();
-                let mut stmt = tx
-                    .prepare("SELECT group_id, user_id, cause FROM memberships WHERE source = ?1 ORDER BY group_id, user_id")
-                    .map_err(err)?;
-                let mut rows = stmt.query(params![source]).map_err(err)?;
-                while let Some(row) = rows.next().map_err(err)? {
-                    let group: i64 = row.get(0).map_err(err)?;
-                    if !stage_of.get(&group).is_some_and(|s| served.contains(s)) {
-                        continue;
-                    }
-                    let raw = row.get_ref(2).map_err(err)?;
-                    let text = raw
-                        .as_str_or_null()
-                        .map_err(|e| err(e.into()))?
-                        .unwrap_or("");
-                    let cause = match causes.get(text) {
-                        Some(cause) => cause.clone(),
-                        None => {
-                            let cause: Arc<str> = Arc::from(text);
-                            causes.insert(text.to_owned(), cause.clone());
-                            cause
-                        }
-                    };
-                    this.held.push((group, row.get(1).map_err(err)?, cause));
-                }
                 let mut stmt = tx
                     .prepare("SELECT idp_group, members, hash FROM baselines WHERE source = ?1")
                     .map_err(err)?;
@@ -154,6 +124,52 @@ impl State {
                 this.external_ids = rows.collect::<Result<_, _>>().map_err(err)?;
             }
             loaded.idps.push(this);
+        }
+        // One sequential scan of the membership table beats an index walk plus a lookup per row.
+        let served_group: HashMap<i64, bool> = loaded
+            .groups
+            .iter()
+            .map(|g| (g.id, served.contains(&g.stage.as_str())))
+            .collect();
+        let wanted: HashMap<i64, usize> = loaded
+            .idps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, idp)| idp.source.map(|s| (s, i)))
+            .collect();
+        if !wanted.is_empty() {
+            let mut causes: HashMap<String, Arc<str>> = HashMap::default();
+            let mut stmt = tx
+                .prepare("SELECT group_id, user_id, source, cause FROM memberships")
+                .map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let source: i64 = row.get(2).map_err(err)?;
+                let Some(&index) = wanted.get(&source) else {
+                    continue;
+                };
+                let group: i64 = row.get(0).map_err(err)?;
+                if !served_group.get(&group).copied().unwrap_or(false) {
+                    continue;
+                }
+                let text = row
+                    .get_ref(3)
+                    .map_err(err)?
+                    .as_str_or_null()
+                    .map_err(|e| err(e.into()))?
+                    .unwrap_or("");
+                let cause = match causes.get(text) {
+                    Some(cause) => cause.clone(),
+                    None => {
+                        let cause: Arc<str> = Arc::from(text);
+                        causes.insert(text.to_owned(), cause.clone());
+                        cause
+                    }
+                };
+                loaded.idps[index]
+                    .held
+                    .push((group, row.get(1).map_err(err)?, cause));
+            }
         }
         tx.finish().map_err(err)?;
         Ok(loaded)
