@@ -188,7 +188,7 @@ impl State {
         let cutoff = unix_now() - i64::from(days) * 86_400;
         let n = self
             .conn
-            .execute("DELETE FROM audit WHERE at < ?1", [cutoff])
+            .execute("DELETE FROM audit_log WHERE at < ?1", [cutoff])
             .map_err(|e| self.err(e))?;
         Ok(n as u64)
     }
@@ -215,9 +215,18 @@ fn apply_in(
     idp: &IdpName,
     apply: &IdpApply<'_>,
 ) -> rusqlite::Result<AppliedCounts> {
-    let actor = format!("run:{run_id}");
+    let actor = super::intern(tx, "actors", "name", &format!("run:{run_id}"))?;
     let now = unix_now();
     let source = source_id(tx, idp)?;
+    let mut causes: HashMap<String, i64> = HashMap::default();
+    let mut cause_id = |cause: &str| -> rusqlite::Result<i64> {
+        if let Some(&id) = causes.get(cause) {
+            return Ok(id);
+        }
+        let id = super::intern(tx, "causes", "idp_group", cause)?;
+        causes.insert(cause.to_owned(), id);
+        Ok(id)
+    };
     let mut counts = AppliedCounts::default();
     let mut find_user = tx.prepare_cached("SELECT id FROM users WHERE key = ?1")?;
     let mut new_user = tx.prepare_cached("INSERT INTO users (key, created_at) VALUES (?1, ?2)")?;
@@ -245,13 +254,17 @@ fn apply_in(
         "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 AND source = ?3",
     )?;
     let mut audit = tx.prepare_cached(
-        "INSERT INTO audit (at, actor, op, group_id, user_id, source, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     // Users first, then the memberships in primary-key order: the B-tree grows at its edge
     // instead of being searched at random for every row.
-    let mut adds: Vec<(i64, i64, &str)> = Vec::with_capacity(apply.adds.len());
+    let mut adds: Vec<(i64, i64, i64)> = Vec::with_capacity(apply.adds.len());
     for &(group, key, cause) in &apply.adds {
-        adds.push((group, user_id(key, true)?.expect("created"), cause));
+        adds.push((
+            group,
+            user_id(key, true)?.expect("created"),
+            cause_id(cause)?,
+        ));
     }
     adds.sort_unstable_by_key(|&(group, user, _)| (group, user));
     for (group, user, cause) in adds {
@@ -265,7 +278,15 @@ fn apply_in(
             continue;
         };
         if delete.execute(params![group, user, source])? == 1 {
-            audit.execute(params![now, actor, "remove", group, user, source, cause])?;
+            audit.execute(params![
+                now,
+                actor,
+                "remove",
+                group,
+                user,
+                source,
+                cause_id(cause)?
+            ])?;
             counts.removes += 1;
         }
     }

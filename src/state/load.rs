@@ -138,7 +138,23 @@ impl State {
             .filter_map(|(i, idp)| idp.source.map(|s| (s, i)))
             .collect();
         if !wanted.is_empty() {
-            let mut causes: HashMap<String, Arc<str>> = HashMap::default();
+            let mut causes: HashMap<i64, Arc<str>> = HashMap::default();
+            let mut stmt = tx
+                .prepare("SELECT id, idp_group FROM causes")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        Arc::<str>::from(r.get::<_, String>(1)?),
+                    ))
+                })
+                .map_err(err)?;
+            for row in rows {
+                let (id, cause) = row.map_err(err)?;
+                causes.insert(id, cause);
+            }
+            let none: Arc<str> = Arc::from("");
             let mut stmt = tx
                 .prepare("SELECT group_id, user_id, source, cause FROM memberships")
                 .map_err(err)?;
@@ -152,20 +168,11 @@ impl State {
                 if !served_group.get(&group).copied().unwrap_or(false) {
                     continue;
                 }
-                let text = row
-                    .get_ref(3)
-                    .map_err(err)?
-                    .as_str_or_null()
-                    .map_err(|e| err(e.into()))?
-                    .unwrap_or("");
-                let cause = match causes.get(text) {
-                    Some(cause) => cause.clone(),
-                    None => {
-                        let cause: Arc<str> = Arc::from(text);
-                        causes.insert(text.to_owned(), cause.clone());
-                        cause
-                    }
-                };
+                let cause_id: Option<i64> = row.get(3).map_err(err)?;
+                let cause = cause_id
+                    .and_then(|id| causes.get(&id))
+                    .unwrap_or(&none)
+                    .clone();
                 loaded.idps[index]
                     .held
                     .push((group, row.get(1).map_err(err)?, cause));

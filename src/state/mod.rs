@@ -53,8 +53,8 @@ pub enum StateError {
         /// The newest version this build knows.
         supported: i64,
     },
-    /// The state folder could not be created.
-    #[error("cannot create the state folder {path}: {source}")]
+    /// The state file or its folder could not be created.
+    #[error("cannot create {path}: {source}")]
     Folder {
         /// The folder.
         path: PathBuf,
@@ -85,6 +85,26 @@ impl State {
                 path: parent.to_owned(),
                 source,
             })?;
+        }
+        if !path.exists() {
+            // The state holds user keys: readable by its owner only.
+            use std::os::unix::fs::OpenOptionsExt;
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+            match created {
+                Ok(_) => {}
+                // Another process created it first: fine.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(StateError::Folder {
+                        path: path.to_owned(),
+                        source,
+                    });
+                }
+            }
         }
         let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
         let mut state = State {
@@ -174,6 +194,21 @@ impl State {
     pub fn generation(&self) -> Result<i64, StateError> {
         generation_in(&self.conn).map_err(|e| self.err(e))
     }
+}
+
+/// The id of `value` in an interning table (`actors`, `causes`), created on first use.
+pub(crate) fn intern(
+    tx: &rusqlite::Connection,
+    table: &str,
+    column: &str,
+    value: &str,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO {table} ({column}) VALUES (?1)"
+    ))?
+    .execute([value])?;
+    tx.prepare_cached(&format!("SELECT id FROM {table} WHERE {column} = ?1"))?
+        .query_row([value], |r| r.get(0))
 }
 
 /// Seconds since the Unix epoch, as stored in the state file.

@@ -45,11 +45,16 @@ CREATE TABLE group_roles (
     role        TEXT NOT NULL,
     PRIMARY KEY (group_id, role)
 ) WITHOUT ROWID;
+-- IdP group values that caused memberships, interned (memberships and audit rows hold the id).
+CREATE TABLE causes (
+    id          INTEGER PRIMARY KEY,
+    idp_group   TEXT NOT NULL UNIQUE
+);
 CREATE TABLE memberships (
     group_id    INTEGER NOT NULL,
     user_id     INTEGER NOT NULL,
     source      INTEGER NOT NULL,
-    cause       TEXT,
+    cause       INTEGER,
     PRIMARY KEY (group_id, user_id, source)
 ) WITHOUT ROWID;
 CREATE INDEX memberships_by_source ON memberships (source, group_id, user_id);
@@ -81,18 +86,32 @@ CREATE TABLE run_idps (
     detail      TEXT,
     PRIMARY KEY (run_id, idp)
 ) WITHOUT ROWID;
-CREATE TABLE audit (
+-- The audit log keeps integers only; the `audit` view below gives names and takes inserts by name.
+CREATE TABLE actors (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE
+);
+CREATE TABLE audit_log (
     id          INTEGER PRIMARY KEY,
     at          INTEGER NOT NULL,
-    actor       TEXT NOT NULL,
+    actor       INTEGER NOT NULL,
     op          TEXT NOT NULL,
     group_id    INTEGER,
     user_id     INTEGER,
     source      INTEGER,
-    cause       TEXT,
+    cause       INTEGER,
     detail      TEXT
 );
-CREATE INDEX audit_by_time ON audit (at);
+CREATE VIEW audit AS
+    SELECT l.id, l.at, a.name AS actor, l.op, l.group_id, l.user_id, l.source, c.idp_group AS cause, l.detail
+    FROM audit_log l JOIN actors a ON a.id = l.actor LEFT JOIN causes c ON c.id = l.cause;
+CREATE TRIGGER audit_insert INSTEAD OF INSERT ON audit BEGIN
+    INSERT OR IGNORE INTO actors (name) VALUES (NEW.actor);
+    INSERT OR IGNORE INTO causes (idp_group) SELECT NEW.cause WHERE NEW.cause IS NOT NULL;
+    INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause, detail)
+    VALUES (NEW.at, (SELECT id FROM actors WHERE name = NEW.actor), NEW.op, NEW.group_id, NEW.user_id, NEW.source,
+            (SELECT id FROM causes WHERE idp_group = NEW.cause), NEW.detail);
+END;
 "#,
     r#"
 -- Counts committed changes to memberships, roles and groups: saved plans compare it.

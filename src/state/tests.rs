@@ -23,6 +23,8 @@ fn the_first_write_creates_the_file_and_private_parent_folders() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o700);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the state holds user keys");
 }
 
 #[test]
