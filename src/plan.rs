@@ -182,14 +182,7 @@ fn changes_of<'a>(
     idp: &str,
 ) -> Vec<crate::state::SavedChange<'a>> {
     list.iter()
-        .filter(|c| c.idp == idp)
-        .map(|c| {
-            (
-                c.stage.as_str(),
-                c.group.as_str(),
-                c.user.as_str(),
-                c.idp_group.as_str(),
-            )
-        })
+        .filter(|c| &*c.idp == idp)
+        .map(|c| (&*c.stage, &*c.group, &*c.user, &*c.idp_group))
         .collect()
 }

@@ -3,7 +3,7 @@
 //! The JSON has exactly the fields SPEC lists; the text form says the same things in lines an
 //! administrator can read, with each refusal's reason and the command that allows it.
 
-use std::fmt::Write;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -30,17 +30,19 @@ pub struct Report {
 
 /// One membership change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Fields are shared strings: a million changes name a few thousand groups and IdP groups.
 pub struct ChangeDoc {
     /// The group's stage.
-    pub stage: String,
+    pub stage: Arc<str>,
     /// The group's name.
-    pub group: String,
+    pub group: Arc<str>,
     /// The user key.
-    pub user: String,
+    pub user: Arc<str>,
     /// The IdP whose provenance changes.
-    pub idp: String,
+    pub idp: Arc<str>,
     /// The IdP group that causes it.
-    pub idp_group: String,
+    pub idp_group: Arc<str>,
 }
 
 /// One refused IdP.
@@ -122,45 +124,59 @@ impl Report {
         serde_json::to_string_pretty(self).expect("the report serialises")
     }
 
-    /// The document as text for people.
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
+    /// Writes the document as pretty JSON, streaming (a million changes never sit in one string).
+    pub fn write_json(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+        serde_json::to_writer_pretty(&mut out, self)?;
+        std::io::Write::write_all(&mut out, b"\n")?;
+        std::io::Write::flush(&mut out)
+    }
+
+    /// Writes the document as text, streaming.
+    pub fn write_text(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+        self.render_text(&mut out)?;
+        std::io::Write::flush(&mut out)
+    }
+
+    /// Writes the document as text for people.
+    pub fn render_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let what = if self.dry_run { "Dry run" } else { "Run" };
-        let _ = writeln!(out, "{what} {}", self.run_id);
+        writeln!(out, "{what} {}", self.run_id)?;
         let verb = if self.dry_run { "would " } else { "" };
         if self.adds.is_empty() && self.removes.is_empty() {
-            let _ = writeln!(out, "No membership changes.");
+            writeln!(out, "No membership changes.")?;
         }
         for (sign, list) in [("+", &self.adds), ("-", &self.removes)] {
             for c in list {
-                let _ = writeln!(
+                writeln!(
                     out,
                     "  {sign} {}/{}  {}  (idp:{} via {:?})",
                     c.stage, c.group, c.user, c.idp, c.idp_group
-                );
+                )?;
             }
         }
         for r in &self.refused {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "REFUSED idp {}: {} guard — {} (removals {}, limit {}); its changes are withheld.\n  To allow: {}",
                 r.idp, r.guard, r.detail, r.removals, r.limit, r.allow
-            );
+            )?;
         }
         for f in &self.failed_idps {
-            let _ = writeln!(out, "FAILED idp {}: {}", f.idp, f.error);
+            writeln!(out, "FAILED idp {}: {}", f.idp, f.error)?;
         }
         if !self.inactive_mappings.is_empty() {
-            let _ = writeln!(out, "Inactive mappings:");
+            writeln!(out, "Inactive mappings:")?;
             for m in &self.inactive_mappings {
-                let _ = writeln!(
+                writeln!(
                     out,
                     "  {} {:?} -> {}/{}: {}",
                     m.idp, m.idp_group, m.stage, m.group, m.reason
-                );
+                )?;
             }
         }
-        let _ = writeln!(
+        writeln!(
             out,
             "Summary: {verb}add {}, {verb}remove {}, {} users skipped (no user key), {} refused, {} failed.",
             self.summary.adds,
@@ -168,7 +184,14 @@ impl Report {
             self.summary.skipped_users,
             self.refused.len(),
             self.failed_idps.len()
-        );
-        out
+        )?;
+        Ok(())
+    }
+
+    /// The document as text for people.
+    pub fn to_text(&self) -> String {
+        let mut out = Vec::new();
+        self.render_text(&mut out).expect("writing to memory");
+        String::from_utf8(out).expect("the report is UTF-8")
     }
 }

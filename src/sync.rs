@@ -473,18 +473,31 @@ fn idp_apply<'a>(
 }
 
 fn to_report(run_id: &str, dry_run: bool, plan: &Plan, world: &World, names: &[IdpName]) -> Report {
-    let doc = |c: &crate::reconcile::Change| {
-        let group = &world.universe.groups[c.group as usize];
+    use std::sync::Arc;
+    // Each name becomes one shared string, however many changes mention it.
+    let mut users: Vec<Option<Arc<str>>> = vec![None; world.universe.users.len()];
+    let mut groups: Vec<Option<(Arc<str>, Arc<str>)>> = vec![None; world.universe.groups.len()];
+    let idps: Vec<Arc<str>> = names.iter().map(|n| Arc::from(n.as_str())).collect();
+    let mut doc = |c: &crate::reconcile::Change| {
+        let (stage, group) = groups[c.group as usize]
+            .get_or_insert_with(|| {
+                let g = &world.universe.groups[c.group as usize];
+                (Arc::from(g.stage.as_str()), Arc::from(g.name.as_str()))
+            })
+            .clone();
+        let user = users[c.user as usize]
+            .get_or_insert_with(|| Arc::from(world.universe.users[c.user as usize].as_str()))
+            .clone();
         ChangeDoc {
-            stage: group.stage.to_string(),
-            group: group.name.clone(),
-            user: world.universe.users[c.user as usize].to_string(),
-            idp: names[c.idp].to_string(),
-            idp_group: c.cause.to_string(),
+            stage,
+            group,
+            user,
+            idp: idps[c.idp].clone(),
+            idp_group: Arc::from(&*c.cause),
         }
     };
-    let adds: Vec<ChangeDoc> = plan.adds.iter().map(doc).collect();
-    let removes: Vec<ChangeDoc> = plan.removes.iter().map(doc).collect();
+    let adds: Vec<ChangeDoc> = plan.adds.iter().map(&mut doc).collect();
+    let removes: Vec<ChangeDoc> = plan.removes.iter().map(&mut doc).collect();
     Report {
         run_id: run_id.to_owned(),
         dry_run,

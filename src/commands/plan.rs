@@ -44,9 +44,9 @@ pub async fn plan(
         .write(&args.out)
         .map_err(|e| super::Usage(format!("cannot write {}: {e}", args.out.display())))?;
     match args.output {
-        Output::Json => println!("{}", saved.plan.to_json()),
+        Output::Json => saved.plan.write_json(std::io::stdout().lock())?,
         Output::Text => {
-            print!("{}", saved.plan.to_text());
+            saved.plan.write_text(std::io::stdout().lock())?;
             println!(
                 "Plan written to {}; apply it with: idpsync --config {} apply {}",
                 args.out.display(),

@@ -26,8 +26,8 @@ pub async fn run(
     let report = sync_once(config, &options, progress).await?.report;
     progress.finish_and_clear();
     match args.output {
-        Output::Json => println!("{}", report.to_json()),
-        Output::Text => print!("{}", report.to_text()),
+        Output::Json => report.write_json(std::io::stdout().lock())?,
+        Output::Text => report.write_text(std::io::stdout().lock())?,
     }
     Ok(report.exit_code())
 }
