@@ -450,14 +450,17 @@ fn idp_apply<'a>(
         .filter(|c| c.idp == position)
         .map(store)
         .collect();
-    let added: BTreeSet<&str> = adds.iter().map(|(_, key, _)| *key).collect();
+    let mut added = vec![false; world.universe.users.len()];
+    for change in plan.adds.iter().filter(|c| c.idp == position) {
+        added[change.user as usize] = true;
+    }
     let stored = &loaded.idps[position].external_ids;
     let mut external_ids = Vec::new();
     if let Ok(directory) = &read.result {
         for user in &directory.users {
             let index = world.user_index[user.key.as_str()] as usize;
             let current = world.user_ids[index].and_then(|id| stored.get(&id));
-            let known = world.user_ids[index].is_some() || added.contains(user.key.as_str());
+            let known = world.user_ids[index].is_some() || added[index];
             if known && current != Some(&user.id) {
                 external_ids.push((user.key.as_str(), user.id.as_str()));
             }

@@ -208,6 +208,27 @@ pub(super) fn source_id(tx: &rusqlite::Connection, idp: &IdpName) -> rusqlite::R
     )
 }
 
+/// Rows per multi-row INSERT: few statements, far below SQLite's 32,766 parameters.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// `head` followed by `rows` copies of `row`, comma-separated, then `tail`.
+fn multi_row(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 2) + tail.len());
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(tail);
+    sql
+}
+
+/// From this many adds in one apply (and at least half the table), the by-user index is rebuilt
+/// once rather than updated per row.
+const BULK_ADDS: usize = 100_000;
+
 /// The body of an apply: conditional changes with their audit rows, stored ids, baseline, outcome.
 fn apply_in(
     tx: &rusqlite::Transaction<'_>,
@@ -247,9 +268,6 @@ fn apply_in(
         users.insert(key.to_owned(), id);
         Ok(Some(id))
     };
-    let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO memberships (group_id, user_id, source, cause) VALUES (?1, ?2, ?3, ?4)",
-    )?;
     let mut delete = tx.prepare_cached(
         "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 AND source = ?3",
     )?;
@@ -267,11 +285,48 @@ fn apply_in(
         ));
     }
     adds.sort_unstable_by_key(|&(group, user, _)| (group, user));
-    for (group, user, cause) in adds {
-        if insert.execute(params![group, user, source, cause])? == 1 {
-            audit.execute(params![now, actor, "add", group, user, source, cause])?;
-            counts.adds += 1;
+    // A bulk load rebuilds the by-user index once instead of updating it at random per row; inside
+    // the transaction, so readers never see the table without it.
+    let rebuild_index = adds.len() >= BULK_ADDS && {
+        let rows: i64 = tx.query_row("SELECT count(*) FROM memberships", [], |r| r.get(0))?;
+        adds.len() as i64 >= rows / 2
+    };
+    if rebuild_index {
+        tx.execute_batch("DROP INDEX memberships_by_user")?;
+    }
+    // Many rows per statement; RETURNING names the rows really inserted, and only those are audited.
+    for chunk in adds.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = tx.prepare_cached(&multi_row(
+            "INSERT OR IGNORE INTO memberships (group_id, user_id, source, cause) VALUES ",
+            "(?, ?, ?, ?)",
+            chunk.len(),
+            " RETURNING group_id, user_id, cause",
+        ))?;
+        let values = chunk
+            .iter()
+            .flat_map(|&(group, user, cause)| [group, user, source, cause]);
+        let inserted: Vec<[i64; 3]> = insert
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                Ok([r.get(0)?, r.get(1)?, r.get(2)?])
+            })?
+            .collect::<Result<_, _>>()?;
+        if inserted.is_empty() {
+            continue;
         }
+        let mut audit_rows = tx.prepare_cached(&multi_row(
+            "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause) VALUES ",
+            "(?, ?, 'add', ?, ?, ?, ?)",
+            inserted.len(),
+            "",
+        ))?;
+        let values = inserted
+            .iter()
+            .flat_map(|&[group, user, cause]| [now, actor, group, user, source, cause]);
+        audit_rows.execute(rusqlite::params_from_iter(values))?;
+        counts.adds += inserted.len() as u64;
+    }
+    if rebuild_index {
+        tx.execute_batch("CREATE INDEX memberships_by_user ON memberships (user_id)")?;
     }
     for &(group, key, cause) in &apply.removes {
         let Some(user) = user_id(key, false)? else {
