@@ -2,11 +2,14 @@
 //!
 //! - `common`: temporary folders with a configuration, exports and state; running the binary with a
 //!   clean environment; state and folder snapshots.
+//! - `admin`: the administration commands: group edits, declared groups, provenances, saved plans,
+//!   audit, status, journal, export, backup and writes beside another writer.
 //! - `bad_input`: every bad configuration, override or argument exits 2 and changes nothing.
 //! - `cli`: the reconcile document, dry runs, read commands, IdP failures, paths, `check`.
 //! - `lock`: the per-IdP run lock.
 //! - `scenario`: the "done when" scenario of the core issue.
 
+mod admin;
 mod bad_input;
 mod cli;
 mod common;
