@@ -36,6 +36,8 @@ pub struct SavedPlan {
     pub allow_empty: bool,
     /// Per IdP whose part may apply: the baseline of the read.
     pub baselines: BTreeMap<String, Baseline>,
+    /// Per IdP whose part may apply: immutable ids to store beside user keys (key → id).
+    pub external_ids: BTreeMap<String, BTreeMap<String, String>>,
     /// The reconcile document.
     pub plan: Report,
 }
@@ -99,6 +101,7 @@ impl SavedPlan {
             allow_removals,
             allow_empty,
             baselines: output.baselines,
+            external_ids: output.external_ids,
             plan: output.report,
         }
     }
@@ -154,6 +157,11 @@ impl SavedPlan {
                 idp,
                 adds: changes_of(&self.plan.adds, name),
                 removes: changes_of(&self.plan.removes, name),
+                external_ids: self
+                    .external_ids
+                    .get(name)
+                    .map(|ids| ids.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+                    .unwrap_or_default(),
                 baseline: Some(baseline),
             });
         }
@@ -167,7 +175,7 @@ impl SavedPlan {
         state.begin_run(&self.plan.run_id, actor)?;
         state.finish_run(&RunRecord {
             run_id: &self.plan.run_id,
-            outcome: "ok",
+            outcome: self.plan.outcome(),
             adds: counts.adds,
             removes: counts.removes,
             report: &serde_json::to_string(&self.plan.summary).expect("the summary serialises"),

@@ -48,6 +48,9 @@ pub struct RunOutput {
     pub baselines: std::collections::BTreeMap<String, Baseline>,
     /// The state generation the plan was made at.
     pub generation: i64,
+    /// Per IdP whose part may apply: immutable ids to store beside user keys (key → id).
+    pub external_ids:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 /// Errors that stop a run as a whole (an IdP failing does not: it is in the report).
@@ -368,10 +371,23 @@ fn plan_and_apply(
             _ => None,
         })
         .collect();
+    let external_ids = reads
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(plan.outcomes[*i], Outcome::Applied { .. }))
+        .map(|(i, read)| {
+            let ids = external_ids_of(i, &plan, &world, read, &loaded)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            (read.name.to_string(), ids)
+        })
+        .collect();
     Ok(RunOutput {
         report,
         baselines,
         generation: loaded.generation,
+        external_ids,
     })
 }
 
@@ -423,6 +439,34 @@ fn apply(
     Ok(())
 }
 
+/// The IdP's immutable ids to store beside user keys: users the store knows (or this plan adds)
+/// whose stored id is missing or different.
+fn external_ids_of<'a>(
+    position: usize,
+    plan: &Plan,
+    world: &World,
+    read: &'a Read,
+    loaded: &Loaded,
+) -> Vec<(&'a str, &'a str)> {
+    let mut added = vec![false; world.universe.users.len()];
+    for change in plan.adds.iter().filter(|c| c.idp == position) {
+        added[change.user as usize] = true;
+    }
+    let stored = &loaded.idps[position].external_ids;
+    let mut external_ids = Vec::new();
+    if let Ok(directory) = &read.result {
+        for user in &directory.users {
+            let index = world.user_index[user.key.as_str()] as usize;
+            let current = world.user_ids[index].and_then(|id| stored.get(&id));
+            let known = world.user_ids[index].is_some() || added[index];
+            if known && current != Some(&user.id) {
+                external_ids.push((user.key.as_str(), user.id.as_str()));
+            }
+        }
+    }
+    external_ids
+}
+
 fn idp_apply<'a>(
     position: usize,
     plan: &'a Plan,
@@ -450,22 +494,7 @@ fn idp_apply<'a>(
         .filter(|c| c.idp == position)
         .map(store)
         .collect();
-    let mut added = vec![false; world.universe.users.len()];
-    for change in plan.adds.iter().filter(|c| c.idp == position) {
-        added[change.user as usize] = true;
-    }
-    let stored = &loaded.idps[position].external_ids;
-    let mut external_ids = Vec::new();
-    if let Ok(directory) = &read.result {
-        for user in &directory.users {
-            let index = world.user_index[user.key.as_str()] as usize;
-            let current = world.user_ids[index].and_then(|id| stored.get(&id));
-            let known = world.user_ids[index].is_some() || added[index];
-            if known && current != Some(&user.id) {
-                external_ids.push((user.key.as_str(), user.id.as_str()));
-            }
-        }
-    }
+    let external_ids = external_ids_of(position, plan, world, read, loaded);
     IdpApply {
         adds,
         removes,

@@ -62,6 +62,17 @@ fn refuse_declared(
     }
 }
 
+/// The group as stored (its name as shown, its roles), or exit 2 naming what was asked for.
+fn stored(
+    state: &State,
+    stage: &Stage,
+    name: &GroupName,
+) -> Result<crate::state::GroupView, anyhow::Error> {
+    state
+        .find_group(stage, name)?
+        .ok_or_else(|| Usage(format!("no group {:?} in stage {stage}", name.as_str())).into())
+}
+
 /// Runs one of the edit subcommands.
 pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
     let actor = format!("cli:{}", unix_user());
@@ -90,6 +101,7 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             description,
         } => {
             let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            let shown = stored(&state, &stage, &name)?;
             if rename.is_none() && description.is_none() {
                 return Err(Usage(
                     "nothing to change: give --rename NEW and/or --description D".into(),
@@ -113,12 +125,12 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             match &rename {
                 Some(new) => println!(
                     "Renamed {:?} to {:?} in stage {stage}.",
-                    name.as_str(),
+                    shown.name,
                     new.as_str()
                 ),
                 None => println!(
                     "Updated the description of {:?} in stage {stage}.",
-                    name.as_str()
+                    shown.name
                 ),
             }
         }
@@ -129,6 +141,7 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             remove,
         } => {
             let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            let shown = stored(&state, &stage, &name)?;
             if add.is_empty() && remove.is_empty() {
                 return Err(Usage(
                     "nothing to change: give --add APP/ROLE and/or --remove APP/ROLE".into(),
@@ -144,7 +157,7 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             let roles = state.edit_roles(&stage, &name, &add, &remove, &actor)?;
             println!(
                 "Roles of {:?} in stage {stage}: {}",
-                name.as_str(),
+                shown.name,
                 if roles.is_empty() {
                     "none".into()
                 } else {
@@ -154,33 +167,32 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
         }
         GroupsCommand::AddUser { name, stage, keys } => {
             let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            let shown = stored(&state, &stage, &name)?;
             for key in keys_arg(keys)? {
                 if state.add_direct(&stage, &name, &key, &actor)? {
-                    println!(
-                        "Added {key} to {:?} in stage {stage} (direct).",
-                        name.as_str()
-                    );
+                    println!("Added {key} to {:?} in stage {stage} (direct).", shown.name);
                 } else {
                     println!(
                         "{key} already is a direct member of {:?} in stage {stage}.",
-                        name.as_str()
+                        shown.name
                     );
                 }
             }
         }
         GroupsCommand::RemoveUser { name, stage, keys } => {
             let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            let shown = stored(&state, &stage, &name)?;
             let keys = keys_arg(keys)?;
             for key in &keys {
                 let removed = state.remove_direct(&stage, &name, key, &actor)?;
                 if removed.remaining.is_empty() {
-                    println!("Removed {key} from {:?} in stage {stage}.", name.as_str());
+                    println!("Removed {key} from {:?} in stage {stage}.", shown.name);
                 } else {
                     let through: Vec<String> =
                         removed.remaining.iter().map(ToString::to_string).collect();
                     println!(
                         "Removed the direct membership of {key} in {:?} in stage {stage}; {key} stays a member through {}.",
-                        name.as_str(),
+                        shown.name,
                         through.join(", ")
                     );
                 }
@@ -192,12 +204,15 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             remove_members,
         } => {
             let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            let shown = stored(&state, &stage, &name)?;
             refuse_declared(config, &stage, &name, "existence")?;
             let lost = state.delete_group(&stage, &name, *remove_members, &actor)?;
-            println!("Deleted group {:?} in stage {stage}.", name.as_str());
+            println!("Deleted group {:?} in stage {stage}.", shown.name);
             for member in &lost {
-                let roles = if member.roles.is_empty() {
-                    "no roles (other groups grant them)".to_owned()
+                let roles = if shown.roles.is_empty() {
+                    "no roles (the group granted none)".to_owned()
+                } else if member.roles.is_empty() {
+                    "no roles (other groups of the stage grant the same)".to_owned()
                 } else {
                     member.roles.join(", ")
                 };

@@ -38,6 +38,8 @@ pub struct SavedIdp<'a> {
     pub adds: Vec<SavedChange<'a>>,
     /// Its removes.
     pub removes: Vec<SavedChange<'a>>,
+    /// Immutable ids to store beside user keys: (user key, IdP id).
+    pub external_ids: Vec<(&'a str, &'a str)>,
     /// The baseline of the read the plan was made from.
     pub baseline: Option<&'a Baseline>,
 }
@@ -168,7 +170,7 @@ impl State {
             let apply = IdpApply {
                 adds: resolve_groups(&mut find, &part.adds).map_err(|e| e.within(&path))?,
                 removes: resolve_groups(&mut find, &part.removes).map_err(|e| e.within(&path))?,
-                external_ids: Vec::new(),
+                external_ids: part.external_ids.clone(),
                 baseline: part.baseline,
             };
             let counts = apply_in(&tx, run_id, &part.idp, &apply).map_err(err)?;

@@ -282,8 +282,8 @@ impl State {
         tx.execute("DELETE FROM group_roles WHERE group_id = ?1", [id])
             .map_err(err)?;
         tx.execute(
-            "INSERT OR REPLACE INTO deleted_groups (id, stage, name, deleted_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, stage.as_str(), group, unix_now()],
+            "INSERT OR REPLACE INTO deleted_groups (id, stage, name, norm, deleted_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, stage.as_str(), group, crate::model::normalise_group_name(&group), unix_now()],
         )
         .map_err(err)?;
         tx.execute("DELETE FROM groups WHERE id = ?1", [id])

@@ -108,7 +108,7 @@ impl State {
                  LEFT JOIN sources s ON s.id = a.source
                  WHERE (?1 IS NULL OR a.at >= ?1)
                    AND (?2 IS NULL OR u.key = ?2)
-                   AND (?3 IS NULL OR (coalesce(g.stage, d.stage) = ?3 AND coalesce(g.norm, lower(d.name)) = ?4))
+                   AND (?3 IS NULL OR (coalesce(g.stage, d.stage) = ?3 AND coalesce(g.norm, d.norm) = ?4))
                  ORDER BY a.id",
             )
             .map_err(|e| self.err(e))?;
@@ -149,7 +149,7 @@ impl State {
             .query_row(
                 "SELECT r.id, r.started_at, r.finished_at, i.outcome, i.adds, i.removes, i.detail, i.guard, i.allow
                  FROM run_idps i JOIN runs r ON r.id = i.run_id
-                 WHERE i.idp = ?1 ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
+                 WHERE i.idp = ?1 ORDER BY r.rowid DESC LIMIT 1",
                 [idp.as_str()],
                 |r| {
                     Ok(IdpRun {

@@ -31,8 +31,9 @@ CREATE TABLE sources (
     provenance  TEXT NOT NULL UNIQUE
 );
 INSERT INTO sources (id, provenance) VALUES (0, 'direct');
+-- AUTOINCREMENT: a deleted group's id is never reused, so its audit rows never point at another group.
 CREATE TABLE groups (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     stage       TEXT NOT NULL,
     name        TEXT NOT NULL,
     norm        TEXT NOT NULL,
@@ -125,6 +126,7 @@ CREATE TABLE deleted_groups (
     id          INTEGER PRIMARY KEY,
     stage       TEXT NOT NULL,
     name        TEXT NOT NULL,
+    norm        TEXT NOT NULL,
     deleted_at  INTEGER NOT NULL
 );
 -- A refusal's guard and the command that allows it, for `status`.
