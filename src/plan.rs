@@ -68,24 +68,6 @@ pub enum PlanError {
     State(#[from] StateError),
 }
 
-/// The hash of the configuration text and the `IDPSYNC__` overrides in `env`.
-pub fn config_hash(config_text: &str, env: &[(String, String)]) -> String {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    hasher.update(config_text.as_bytes());
-    let mut overrides: Vec<&(String, String)> = env
-        .iter()
-        .filter(|(k, _)| k.starts_with("IDPSYNC__"))
-        .collect();
-    overrides.sort();
-    for (k, v) in overrides {
-        hasher.update(b"\0");
-        hasher.update(k.as_bytes());
-        hasher.update(b"=");
-        hasher.update(v.as_bytes());
-    }
-    format!("{:016x}", hasher.digest())
-}
-
 impl SavedPlan {
     /// Wraps a dry run's output.
     pub fn new(

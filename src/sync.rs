@@ -20,9 +20,9 @@ use crate::reconcile::{
     reconcile,
 };
 use crate::report::{ChangeDoc, FailedDoc, InactiveDoc, RefusedDoc, Report, Summary};
-use crate::source::Source;
+use crate::source::{Source, SourceRead};
 use crate::state::lock::{self, RunLock};
-use crate::state::{IdpApply, Loaded, RunRecord, State, StateError};
+use crate::state::{IdpApply, Loaded, ReadRecord, RunRecord, State, StateError, StoredRead};
 
 /// What the caller asks of a run.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +68,11 @@ pub enum SyncError {
 struct Read {
     name: IdpName,
     result: Result<Directory, String>,
+    /// The source's fingerprint of this read, when it gives one.
+    fingerprint: Option<String>,
+    /// Set when the shortcut found the IdP, the configuration and the store unchanged since this
+    /// applied read: the IdP's plan is empty and it is not read further.
+    unchanged: Option<StoredRead>,
     _lock: Option<RunLock>,
 }
 
@@ -79,10 +84,25 @@ pub async fn sync_once(
 ) -> Result<RunOutput, SyncError> {
     let run_id = uuid::Uuid::now_v7().to_string();
     let selected = select_idps(config, &options.idps)?;
-    let reads = read_idps(config, &selected, options.dry_run, &run_id, progress).await;
+    let stored = if options.full {
+        vec![None; selected.len()]
+    } else {
+        run_blocking(|| unchanged_candidates(config, &selected))?
+    };
+    let reads = read_idps(
+        config,
+        &selected,
+        &stored,
+        options.dry_run,
+        &run_id,
+        progress,
+    )
+    .await;
     progress.set_message("reconciling");
     tracing::debug!(idps = reads.len(), "IdPs read.");
-    run_blocking(|| plan_and_apply(config, options, &run_id, reads))
+    let (unchanged, reads): (Vec<Read>, Vec<Read>) =
+        reads.into_iter().partition(|r| r.unchanged.is_some());
+    run_blocking(|| plan_and_apply(config, options, &run_id, reads, unchanged))
 }
 
 fn select_idps<'a>(
@@ -107,15 +127,37 @@ fn select_idps<'a>(
     Ok(out)
 }
 
+/// Per IdP, its last applied read when the configuration and the store have not changed since
+/// (same config fingerprint, same state generation): the source may then answer "unchanged".
+fn unchanged_candidates(
+    config: &Config,
+    idps: &[&crate::config::IdpConfig],
+) -> Result<Vec<Option<StoredRead>>, SyncError> {
+    if !config.daemon.state.exists() {
+        return Ok(vec![None; idps.len()]);
+    }
+    let state = State::open_read_only(&config.daemon.state)?;
+    let generation = state.generation()?;
+    let mut out = Vec::with_capacity(idps.len());
+    for idp in idps {
+        let stored = state
+            .stored_read(&idp.name)?
+            .filter(|s| s.config == config.fingerprint && s.generation == generation);
+        out.push(stored);
+    }
+    Ok(out)
+}
+
 async fn read_idps(
     config: &Config,
     idps: &[&crate::config::IdpConfig],
+    stored: &[Option<StoredRead>],
     dry_run: bool,
     run_id: &str,
     progress: &indicatif::ProgressBar,
 ) -> Vec<Read> {
     let holder = format!("pid {} run {run_id}", std::process::id());
-    let reads = idps.iter().map(|idp| {
+    let reads = idps.iter().zip(stored).map(|(idp, stored)| {
         let holder = holder.clone();
         async move {
             let lock = if dry_run {
@@ -128,15 +170,26 @@ async fn read_idps(
                         return Read {
                             name: idp.name.clone(),
                             result: Err(e.to_string()),
+                            fingerprint: None,
+                            unchanged: None,
                             _lock: None,
                         };
                     }
                 }
             };
             progress.set_message(format!("reading {}", idp.name));
-            let result = match Source::build(idp).snapshot().await {
-                Ok(snapshot) => Directory::resolve(snapshot).map_err(|e| format!("inconsistent read: {e}")),
-                Err(e) => Err(e.to_string()),
+            let unchanged_if = stored.as_ref().map(|s| s.fingerprint.as_str());
+            let (result, fingerprint, unchanged) = match Source::build(idp).read(unchanged_if).await {
+                Ok(SourceRead::Unchanged) => {
+                    info!(idp = %idp.name, "Unchanged since its last applied read; nothing to do (--full reads it anyway).");
+                    (Ok(Directory::default()), None, stored.clone())
+                }
+                Ok(SourceRead::Changed { snapshot, fingerprint }) => (
+                    Directory::resolve(snapshot).map_err(|e| format!("inconsistent read: {e}")),
+                    fingerprint,
+                    None,
+                ),
+                Err(e) => (Err(e.to_string()), None, None),
             };
             if let Ok(directory) = &result {
                 warn_duplicate_keys(&idp.name, directory);
@@ -147,6 +200,8 @@ async fn read_idps(
             Read {
                 name: idp.name.clone(),
                 result,
+                fingerprint,
+                unchanged,
                 _lock: lock,
             }
         }
@@ -232,6 +287,7 @@ fn plan_and_apply(
     options: &RunOptions,
     run_id: &str,
     reads: Vec<Read>,
+    unchanged: Vec<Read>,
 ) -> Result<RunOutput, SyncError> {
     let mut state = if options.dry_run {
         State::open_read_only(&config.daemon.state)?
@@ -340,9 +396,24 @@ fn plan_and_apply(
             allow = %refusal.allow, "Refused: {}. Nothing of this IdP was applied.", refusal.detail);
     }
     if !options.dry_run {
-        apply(&mut state, run_id, &mut plan, &world, &reads, &loaded)?;
+        apply(
+            &mut state, config, run_id, &mut plan, &world, &reads, &loaded,
+        )?;
+        state.seal_reads()?;
     }
-    let report = to_report(run_id, options.dry_run, &plan, &world, &names);
+    let mut report = to_report(run_id, options.dry_run, &plan, &world, &names);
+    for read in &unchanged {
+        let stored = read.unchanged.as_ref().expect("partitioned on unchanged");
+        let inactive: Vec<InactiveDoc> = serde_json::from_str(&stored.inactive).unwrap_or_default();
+        report.inactive_mappings.extend(inactive);
+        report.summary.skipped_users += stored.skipped_users;
+        if !options.dry_run {
+            state.record_idp_outcome(run_id, &read.name, "unchanged", "", None)?;
+        }
+    }
+    report.inactive_mappings.sort_by(|a, b| {
+        (&a.idp, &a.stage, &a.group, &a.idp_group).cmp(&(&b.idp, &b.stage, &b.group, &b.idp_group))
+    });
     if !options.dry_run {
         state.finish_run(&RunRecord {
             run_id,
@@ -394,6 +465,7 @@ fn plan_and_apply(
 /// Applies each applicable IdP in its own transaction; an IdP whose apply fails moves to `failed`.
 fn apply(
     state: &mut State,
+    config: &Config,
     run_id: &str,
     plan: &mut Plan,
     world: &World,
@@ -403,7 +475,8 @@ fn apply(
     for (i, read) in reads.iter().enumerate() {
         match &plan.outcomes[i] {
             Outcome::Applied { baseline, .. } => {
-                let work = idp_apply(i, plan, world, read, loaded, baseline);
+                let mut work = idp_apply(i, plan, world, read, loaded, baseline);
+                work.read = read_record(config, plan, read);
                 match state.apply_idp(run_id, &read.name, &work) {
                     Ok(counts) => {
                         tracing::debug!(idp = %read.name, adds = counts.adds, removes = counts.removes, "Applied.")
@@ -501,6 +574,34 @@ fn idp_apply<'a>(
         external_ids,
         // An unchanged baseline is not rewritten: a no-op run writes next to nothing.
         baseline: (baseline != &loaded.idps[position].baseline).then_some(baseline),
+        read: None,
+    }
+}
+
+/// What is recorded of an applied read for the unchanged-read shortcut, when the source fingerprints.
+fn read_record<'a>(config: &'a Config, plan: &Plan, read: &'a Read) -> Option<ReadRecord<'a>> {
+    let fingerprint = read.fingerprint.as_deref()?;
+    let inactive: Vec<InactiveDoc> = plan
+        .inactive
+        .iter()
+        .filter(|m| m.idp == read.name)
+        .map(inactive_doc)
+        .collect();
+    Some(ReadRecord {
+        fingerprint,
+        config: &config.fingerprint,
+        inactive: serde_json::to_string(&inactive).expect("inactive mappings serialise"),
+        skipped_users: read.result.as_ref().map_or(0, |d| d.skipped_users as u64),
+    })
+}
+
+fn inactive_doc(m: &crate::reconcile::InactiveMapping) -> InactiveDoc {
+    InactiveDoc {
+        idp: m.idp.to_string(),
+        idp_group: m.idp_group.clone(),
+        group: m.group.clone(),
+        stage: m.stage.to_string(),
+        reason: m.reason.as_str().to_owned(),
     }
 }
 
@@ -552,17 +653,7 @@ fn to_report(run_id: &str, dry_run: bool, plan: &Plan, world: &World, names: &[I
                 detail: r.detail.clone(),
             })
             .collect(),
-        inactive_mappings: plan
-            .inactive
-            .iter()
-            .map(|m| InactiveDoc {
-                idp: m.idp.to_string(),
-                idp_group: m.idp_group.clone(),
-                group: m.group.clone(),
-                stage: m.stage.to_string(),
-                reason: m.reason.as_str().to_owned(),
-            })
-            .collect(),
+        inactive_mappings: plan.inactive.iter().map(inactive_doc).collect(),
         failed_idps: plan
             .failed
             .iter()

@@ -5,15 +5,9 @@ use std::path::Path;
 use crate::cli::{Output, PlanArgs};
 use crate::config::Config;
 use crate::model::IdpName;
-use crate::plan::{SavedPlan, config_hash};
+use crate::plan::SavedPlan;
 use crate::state::lock;
 use crate::sync::{RunOptions, SyncError, sync_once, unix_user};
-
-fn current_hash(config: &Config) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(&config.path)?;
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    Ok(config_hash(&text, &env))
-}
 
 /// Plans with the guards run now and writes the plan; exits as the dry run would.
 pub async fn plan(
@@ -36,7 +30,7 @@ pub async fn plan(
     progress.finish_and_clear();
     let saved = SavedPlan::new(
         output,
-        current_hash(config)?,
+        config.fingerprint.clone(),
         args.allow_removals,
         args.allow_empty,
     );
@@ -76,11 +70,7 @@ pub fn apply(config: &Config, path: &Path) -> anyhow::Result<u8> {
             &holder,
         )?);
     }
-    let counts = saved.apply(
-        config,
-        &current_hash(config)?,
-        &format!("cli:{}", unix_user()),
-    )?;
+    let counts = saved.apply(config, &config.fingerprint, &format!("cli:{}", unix_user()))?;
     println!(
         "Applied plan {}: {} adds, {} removes.",
         saved.plan.run_id, counts.adds, counts.removes

@@ -29,6 +29,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/idpsync/idpsync.toml";
 pub struct Config {
     /// The configuration file, as given.
     pub path: PathBuf,
+    /// A hash of the file's text and the `IDPSYNC__` overrides: saved plans and the unchanged-read
+    /// shortcut compare it to know the configuration is the same.
+    pub fingerprint: String,
     /// `[daemon]`: state, schedule, listeners, stages, tokens.
     pub daemon: DaemonConfig,
     /// `[safety]`: the guard limits.
@@ -263,6 +266,7 @@ impl Config {
         }
         Ok(Config {
             path: path.to_owned(),
+            fingerprint: fingerprint(&text, env),
             daemon,
             safety,
             store,
@@ -283,6 +287,24 @@ impl Config {
     pub fn check_role(&self, role: &Role) -> Result<(), String> {
         check_role_in(self.apps.as_ref(), role)
     }
+}
+
+/// The hash of the configuration text and the `IDPSYNC__` overrides in `env`.
+pub fn fingerprint(config_text: &str, env: &[(String, String)]) -> String {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(config_text.as_bytes());
+    let mut overrides: Vec<&(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("IDPSYNC__"))
+        .collect();
+    overrides.sort();
+    for (k, v) in overrides {
+        hasher.update(b"\0");
+        hasher.update(k.as_bytes());
+        hasher.update(b"=");
+        hasher.update(v.as_bytes());
+    }
+    format!("{:016x}", hasher.digest())
 }
 
 impl ConfigError {

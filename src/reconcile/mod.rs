@@ -235,6 +235,9 @@ pub struct Plan {
     pub skipped_users: u64,
     /// One outcome per input IdP, in input order.
     pub outcomes: Vec<Outcome>,
+    /// Comparisons and element steps the plan took: a machine-independent measure of its cost,
+    /// which tests use to guard against super-linear growth.
+    pub work: u64,
 }
 
 /// Computes the plan. Pure: the same input gives the same plan.
@@ -249,6 +252,7 @@ pub fn reconcile(universe: &Universe, idps: &[IdpInput<'_>], policy: &Policy) ->
         failed: Vec::new(),
         skipped_users: 0,
         outcomes: Vec::with_capacity(idps.len()),
+        work: 0,
     };
     for (position, idp) in idps.iter().enumerate() {
         let outcome = plan_idp(
@@ -280,6 +284,7 @@ pub fn reconcile(universe: &Universe, idps: &[IdpInput<'_>], policy: &Policy) ->
             ))
     });
     plan.failed.sort();
+    plan.work = ranks.work.get();
     plan
 }
 
@@ -288,13 +293,19 @@ struct Ranks {
     users: Vec<u32>,
     groups: Vec<u32>,
     idps: Vec<u32>,
+    /// The work counter of [`Plan::work`].
+    work: std::cell::Cell<u64>,
 }
 
 impl Ranks {
     fn new(universe: &Universe, idps: &[IdpInput<'_>]) -> Self {
-        fn rank<T: Ord>(items: &[T]) -> Vec<u32> {
+        let work = std::cell::Cell::new(0u64);
+        fn rank_of<T: Ord>(items: &[T], work: &std::cell::Cell<u64>) -> Vec<u32> {
             let mut order: Vec<u32> = (0..items.len() as u32).collect();
-            order.sort_unstable_by(|&a, &b| items[a as usize].cmp(&items[b as usize]));
+            order.sort_unstable_by(|&a, &b| {
+                work.set(work.get() + 1);
+                items[a as usize].cmp(&items[b as usize])
+            });
             let mut ranks = vec![0; items.len()];
             for (rank, &index) in order.iter().enumerate() {
                 ranks[index as usize] = rank as u32;
@@ -309,10 +320,16 @@ impl Ranks {
             .collect();
         let names: Vec<&str> = idps.iter().map(|i| i.name.as_str()).collect();
         Ranks {
-            users: rank(&users),
-            groups: rank(&groups),
-            idps: rank(&names),
+            users: rank_of(&users, &work),
+            groups: rank_of(&groups, &work),
+            idps: rank_of(&names, &work),
+            work,
         }
+    }
+
+    /// Counts `n` steps of work.
+    fn tick(&self, n: u64) {
+        self.work.set(self.work.get() + n);
     }
 
     fn pair(&self, group: GroupIdx, user: UserIdx) -> (u32, u32) {
@@ -325,6 +342,7 @@ impl Ranks {
     }
 
     fn compare(&self, a: &Change, b: &Change) -> Ordering {
+        self.tick(1);
         (self.pair(a.group, a.user), self.idps[a.idp])
             .cmp(&(self.pair(b.group, b.user), self.idps[b.idp]))
     }
@@ -511,7 +529,11 @@ fn resolve_mappings(
                     .map_err(|e| e.to_string())?;
                 let mut members: Vec<UserIdx> =
                     local.iter().map(|&u| read.user_map[u as usize]).collect();
-                members.sort_unstable_by_key(|&u| ranks.users[u as usize]);
+                ranks.tick(local.len() as u64);
+                members.sort_unstable_by(|&a, &b| {
+                    ranks.tick(1);
+                    ranks.users[a as usize].cmp(&ranks.users[b as usize])
+                });
                 members.dedup();
                 entry.insert(members)
             }
@@ -564,19 +586,26 @@ fn diff(
         .into_iter()
         .map(|(g, u, cause)| (ranks.key(g, u), g, u, cause))
         .collect();
-    desired.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.3.cmp(&b.3)));
+    desired.sort_unstable_by(|a, b| {
+        ranks.tick(1);
+        a.0.cmp(&b.0).then_with(|| a.3.cmp(&b.3))
+    });
     desired.dedup_by_key(|d| d.0);
     let mut current: Vec<(u64, &Held)> = current
         .iter()
         .map(|h| (ranks.key(h.group, h.user), h))
         .collect();
-    current.sort_unstable_by_key(|c| c.0);
+    current.sort_unstable_by(|a, b| {
+        ranks.tick(1);
+        a.0.cmp(&b.0)
+    });
     let (mut adds, mut removes) = (Vec::new(), Vec::new());
     let (mut d, mut c) = (
         desired.into_iter().peekable(),
         current.into_iter().peekable(),
     );
     loop {
+        ranks.tick(1);
         let order = match (d.peek(), c.peek()) {
             (None, None) => break,
             (Some(_), None) => Ordering::Less,

@@ -466,3 +466,113 @@ fn disabled_and_keyless_users_are_excluded_and_counted() {
     assert_eq!(plan.adds.len(), 1);
     assert_eq!(plan.skipped_users, 1);
 }
+
+/// A directory of `users` users in `groups` groups with about `memberships` memberships, one
+/// mapping per group, read by IdP "corp"; deterministic.
+fn scaled(
+    users: usize,
+    groups: usize,
+    memberships: usize,
+) -> (Universe, Directory, Vec<UserIdx>, Vec<MappingConfig>) {
+    use crate::directory::{SnapshotGroup, SnapshotUser};
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut members = vec![Vec::new(); groups];
+    for _ in 0..memberships {
+        members[next(groups)].push(format!("u{}", next(users)));
+    }
+    let snapshot = crate::directory::Snapshot {
+        users: (0..users)
+            .map(|i| SnapshotUser {
+                id: format!("u{i}"),
+                key: Some(format!("user{i}@example.com")),
+                enabled: true,
+            })
+            .collect(),
+        groups: members
+            .into_iter()
+            .enumerate()
+            .map(|(g, members)| SnapshotGroup {
+                id: format!("g{g}"),
+                name: format!("Group {g}"),
+                members,
+            })
+            .collect(),
+    };
+    let directory = Directory::resolve(snapshot).unwrap();
+    let universe = Universe {
+        users: directory.users.iter().map(|u| u.key.clone()).collect(),
+        groups: (0..groups)
+            .map(|g| GroupEntry {
+                stage: Stage::parse("production").unwrap(),
+                name: format!("Team {g}"),
+                norm: format!("team {g}"),
+            })
+            .collect(),
+    };
+    let user_map = (0..directory.users.len() as UserIdx).collect();
+    let mappings = (0..groups)
+        .map(|g| mapping("corp", &format!("g{g}"), "production", &format!("Team {g}")))
+        .collect();
+    (universe, directory, user_map, mappings)
+}
+
+/// The work of a first plan and of a no-op plan after it, at one scale.
+fn work_at(memberships: usize) -> (u64, u64) {
+    let (universe, directory, user_map, mappings) =
+        scaled(memberships / 10, memberships / 100, memberships);
+    let baseline = Baseline::new();
+    let policy = store().policy;
+    let input = |current: Vec<Held>| IdpInput {
+        name: IdpName::parse("corp").unwrap(),
+        mappings: &mappings,
+        read: Ok(IdpRead {
+            directory: &directory,
+            user_map: &user_map,
+            nested: true,
+            max_depth: 8,
+        }),
+        current,
+        baseline: &baseline,
+    };
+    let first = reconcile(&universe, &[input(Vec::new())], &policy);
+    let held: Vec<Held> = first
+        .adds
+        .iter()
+        .map(|c| Held {
+            group: c.group,
+            user: c.user,
+            cause: c.cause.clone(),
+        })
+        .collect();
+    let again = reconcile(&universe, &[input(held)], &policy);
+    assert!(again.adds.is_empty() && again.removes.is_empty());
+    (first.work, again.work)
+}
+
+/// Guards against quadratic behaviour by counting work, not time: 16 times the memberships may
+/// cost at most 16 × log₂ growth (about 22 ×) with a margin; a quadratic step would cost 256 ×.
+#[test]
+fn work_grows_near_linearly_with_memberships() {
+    let (small_first, small_noop) = work_at(2_000);
+    let (large_first, large_noop) = work_at(32_000);
+    for (what, small, large) in [
+        ("first plan", small_first, large_first),
+        ("no-op plan", small_noop, large_noop),
+    ] {
+        let ratio = large as f64 / small as f64;
+        assert!(
+            ratio < 32.0,
+            "{what}: 16 × the memberships cost {ratio:.1} × the work ({small} → {large})"
+        );
+        assert!(
+            ratio > 8.0,
+            "{what}: the work counter must count the memberships ({small} → {large})"
+        );
+    }
+}

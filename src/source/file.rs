@@ -84,11 +84,36 @@ impl FileSource {
         Ok(self.to_snapshot(self.read().await?))
     }
 
-    async fn read(&self) -> Result<DirectoryExport, SourceError> {
-        let bytes = tokio::fs::read(&self.path).await.map_err(|e| {
+    /// Reads the file; when its bytes hash to `unchanged_if`, skips parsing and says so.
+    pub async fn read_if_changed(
+        &self,
+        unchanged_if: Option<&str>,
+    ) -> Result<super::SourceRead, SourceError> {
+        let bytes = self.bytes().await?;
+        let fingerprint = format!("xxh3:{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+        if unchanged_if == Some(fingerprint.as_str()) {
+            return Ok(super::SourceRead::Unchanged);
+        }
+        let export = self.parse(&bytes)?;
+        Ok(super::SourceRead::Changed {
+            snapshot: self.to_snapshot(export),
+            fingerprint: Some(fingerprint),
+        })
+    }
+
+    async fn bytes(&self) -> Result<Vec<u8>, SourceError> {
+        tokio::fs::read(&self.path).await.map_err(|e| {
             SourceError::Unavailable(format!("cannot read {}: {e}", self.path.display()))
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        })
+    }
+
+    async fn read(&self) -> Result<DirectoryExport, SourceError> {
+        let bytes = self.bytes().await?;
+        self.parse(&bytes)
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<DirectoryExport, SourceError> {
+        serde_json::from_slice(bytes).map_err(|e| {
             SourceError::Invalid(format!(
                 "{} is not a valid directory export: {e}",
                 self.path.display()

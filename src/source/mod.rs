@@ -20,6 +20,20 @@ pub enum SourceError {
     Invalid(String),
 }
 
+/// What a read produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceRead {
+    /// The IdP is exactly as it was when its fingerprint was taken (a cheap check said so).
+    Unchanged,
+    /// A complete read, with a fingerprint when the source can give one cheaply.
+    Changed {
+        /// Everything the IdP holds.
+        snapshot: Snapshot,
+        /// Equal fingerprints mean an identical IdP (file: a hash of its bytes).
+        fingerprint: Option<String>,
+    },
+}
+
 /// A configured IdP, ready to read.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -48,6 +62,14 @@ impl Source {
     pub async fn snapshot(&self) -> Result<Snapshot, SourceError> {
         match self {
             Source::File(file) => file.snapshot().await,
+        }
+    }
+
+    /// Reads the IdP, or answers [`SourceRead::Unchanged`] when its fingerprint still equals
+    /// `unchanged_if` (the shortcut of SPEC §1 invariant 13; pass `None` to always read).
+    pub async fn read(&self, unchanged_if: Option<&str>) -> Result<SourceRead, SourceError> {
+        match self {
+            Source::File(file) => file.read_if_changed(unchanged_if).await,
         }
     }
 }

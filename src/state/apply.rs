@@ -24,6 +24,21 @@ pub struct IdpApply<'a> {
     pub external_ids: Vec<(&'a str, &'a str)>,
     /// The read's baseline, replacing the stored one.
     pub baseline: Option<&'a Baseline>,
+    /// The read itself, recorded for the unchanged-read shortcut (sealed at the end of the run).
+    pub read: Option<ReadRecord<'a>>,
+}
+
+/// What is recorded of an applied read.
+#[derive(Debug, Clone)]
+pub struct ReadRecord<'a> {
+    /// The source's fingerprint.
+    pub fingerprint: &'a str,
+    /// The configuration fingerprint.
+    pub config: &'a str,
+    /// The inactive mappings of the read (JSON array).
+    pub inactive: String,
+    /// Users skipped for lack of a key.
+    pub skipped_users: u64,
 }
 
 /// A change of a saved plan: (stage, group name, user key, cause).
@@ -172,6 +187,7 @@ impl State {
                 removes: resolve_groups(&mut find, &part.removes).map_err(|e| e.within(&path))?,
                 external_ids: part.external_ids.clone(),
                 baseline: part.baseline,
+                read: None,
             };
             let counts = apply_in(&tx, run_id, &part.idp, &apply).map_err(err)?;
             total.adds += counts.adds;
@@ -370,6 +386,14 @@ fn apply_in(
             ])?;
         }
     }
+    match &apply.read {
+        Some(read) => tx.execute(
+            "INSERT OR REPLACE INTO idp_reads (source, fingerprint, config, generation, inactive, skipped_users)
+             VALUES (?1, ?2, ?3, -1, ?4, ?5)",
+            params![source, read.fingerprint, read.config, read.inactive, read.skipped_users as i64],
+        )?,
+        None => tx.execute("DELETE FROM idp_reads WHERE source = ?1", [source])?,
+    };
     tx.execute(
         "INSERT OR REPLACE INTO run_idps (run_id, idp, outcome, adds, removes) VALUES (?1, ?2, 'applied', ?3, ?4)",
         params![run_id, idp.as_str(), counts.adds as i64, counts.removes as i64],

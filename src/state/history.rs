@@ -274,3 +274,52 @@ impl State {
             .map_err(|e| self.err(e))
     }
 }
+
+/// What an IdP's last applied read was, for the unchanged-read shortcut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRead {
+    /// The source's fingerprint of that read.
+    pub fingerprint: String,
+    /// The configuration fingerprint it was applied under.
+    pub config: String,
+    /// The state generation after the run that applied it.
+    pub generation: i64,
+    /// Its inactive mappings, as the reconcile document lists them (JSON array).
+    pub inactive: String,
+    /// Users it skipped for lack of a key.
+    pub skipped_users: u64,
+}
+
+impl State {
+    /// The last applied read of `idp`, if one was recorded.
+    pub fn stored_read(&self, idp: &IdpName) -> Result<Option<StoredRead>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT r.fingerprint, r.config, r.generation, r.inactive, r.skipped_users
+                 FROM idp_reads r JOIN sources s ON s.id = r.source WHERE s.provenance = ?1",
+                [format!("idp:{idp}")],
+                |r| {
+                    Ok(StoredRead {
+                        fingerprint: r.get(0)?,
+                        config: r.get(1)?,
+                        generation: r.get(2)?,
+                        inactive: r.get(3)?,
+                        skipped_users: r.get::<_, i64>(4)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Marks the reads recorded by this run with the generation the run ended at.
+    pub fn seal_reads(&mut self) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "UPDATE idp_reads SET generation = (SELECT value FROM meta WHERE key = 'generation') WHERE generation = -1",
+                [],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}

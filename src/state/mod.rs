@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use apply::{AppliedCounts, IdpApply, RunRecord, SavedChange, SavedIdp};
+pub use apply::{AppliedCounts, IdpApply, ReadRecord, RunRecord, SavedChange, SavedIdp};
 pub use edit::{LostRoles, RemovedDirect};
 pub use groups::{GroupMember, GroupView, UserMembership};
-pub use history::{AuditFilter, AuditRecord, IdpRun, JournalEntry};
+pub use history::{AuditFilter, AuditRecord, IdpRun, JournalEntry, StoredRead};
 pub use load::{Loaded, LoadedGroup};
 
 /// How long a writer waits for another writer's transaction before failing.

@@ -150,6 +150,20 @@ CREATE TABLE journal (
 );
 CREATE INDEX journal_by_status ON journal (status);
 "#,
+    r#"
+-- Runs read an IdP's memberships with one sequential scan; this index only slowed every write.
+DROP INDEX IF EXISTS memberships_by_source;
+-- Per IdP, what its last applied read was: when the IdP, the configuration and the store are all
+-- unchanged since (same fingerprint, same config hash, same state generation), a run may skip it.
+CREATE TABLE idp_reads (
+    source        INTEGER PRIMARY KEY,
+    fingerprint   TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    generation    INTEGER NOT NULL,
+    inactive      TEXT NOT NULL,
+    skipped_users INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -105,6 +105,7 @@ fn applies_are_conditional_audited_and_move_the_baseline() {
         removes: vec![],
         external_ids: vec![("ana@x.com", "u1")],
         baseline: Some(&baseline),
+        read: None,
     };
     state.begin_run("r1", "cli:test").unwrap();
     assert_eq!(
@@ -202,28 +203,65 @@ fn failed_journal_entries_are_listed_retried_and_dropped_with_audit() {
     let dir = tempfile::tempdir().unwrap();
     let mut state = State::open(&dir.path().join("idpsync.db")).unwrap();
     let group = state
-        .create_group(&stage(), &GroupName::parse("Sales").unwrap(), "", &BTreeSet::new(), "cli:t")
+        .create_group(
+            &stage(),
+            &GroupName::parse("Sales").unwrap(),
+            "",
+            &BTreeSet::new(),
+            "cli:t",
+        )
         .unwrap();
     let key = UserKey::parse("ana@x.com").unwrap();
-    state.add_direct(&stage(), &GroupName::parse("Sales").unwrap(), &key, "cli:t").unwrap();
-    let user: i64 = state.conn.query_row("SELECT id FROM users", [], |r| r.get(0)).unwrap();
+    state
+        .add_direct(&stage(), &GroupName::parse("Sales").unwrap(), &key, "cli:t")
+        .unwrap();
+    let user: i64 = state
+        .conn
+        .query_row("SELECT id FROM users", [], |r| r.get(0))
+        .unwrap();
     let first = state
-        .journal_record_failed("r1", "add", group, user, DIRECT_SOURCE, Some("Sales"), "404 user not found")
+        .journal_record_failed(
+            "r1",
+            "add",
+            group,
+            user,
+            DIRECT_SOURCE,
+            Some("Sales"),
+            "404 user not found",
+        )
         .unwrap();
     let second = state
-        .journal_record_failed("r1", "remove", group, user, DIRECT_SOURCE, None, "403 forbidden")
+        .journal_record_failed(
+            "r1",
+            "remove",
+            group,
+            user,
+            DIRECT_SOURCE,
+            None,
+            "403 forbidden",
+        )
         .unwrap();
     assert_eq!(state.journal_depth().unwrap(), (0, 2));
     let listed = state.journal_failed().unwrap();
     assert_eq!(listed.len(), 2);
-    assert_eq!((listed[0].group.as_deref(), listed[0].user.as_deref()), (Some("Sales"), Some("ana@x.com")));
+    assert_eq!(
+        (listed[0].group.as_deref(), listed[0].user.as_deref()),
+        (Some("Sales"), Some("ana@x.com"))
+    );
     assert_eq!(listed[0].error.as_deref(), Some("404 user not found"));
     state.journal_resolve(first, true, "cli:t").unwrap();
     state.journal_resolve(second, false, "cli:t").unwrap();
-    assert_eq!(state.journal_depth().unwrap(), (1, 0), "one queued again, one dropped");
+    assert_eq!(
+        state.journal_depth().unwrap(),
+        (1, 0),
+        "one queued again, one dropped"
+    );
     assert!(state.journal_failed().unwrap().is_empty());
     let err = state.journal_resolve(first, true, "cli:t").unwrap_err();
-    assert!(matches!(err, StateError::Invalid(_)), "only failed entries can be resolved");
+    assert!(
+        matches!(err, StateError::Invalid(_)),
+        "only failed entries can be resolved"
+    );
     let ops: Vec<String> = state
         .audit(&AuditFilter::default())
         .unwrap()

@@ -8,6 +8,7 @@
 //! - `cli`: the reconcile document, dry runs, read commands, IdP failures, paths, `check`.
 //! - `lock`: the per-IdP run lock.
 //! - `scenario`: the "done when" scenario of the core issue.
+//! - `shortcut`: the unchanged-read shortcut gives the plan a full read gives, and any change turns it off.
 
 mod admin;
 mod bad_input;
@@ -15,3 +16,4 @@ mod cli;
 mod common;
 mod lock;
 mod scenario;
+mod shortcut;
