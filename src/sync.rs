@@ -626,7 +626,7 @@ fn to_report(run_id: &str, dry_run: bool, plan: &Plan, world: &World, names: &[I
             group,
             user,
             idp: idps[c.idp].clone(),
-            idp_group: Arc::from(&*c.cause),
+            idp_group: Arc::clone(&c.cause),
         }
     };
     let adds: Vec<ChangeDoc> = plan.adds.iter().map(&mut doc).collect();

@@ -243,6 +243,49 @@ fn multi_row(head: &str, row: &str, rows: usize, tail: &str) -> String {
     sql
 }
 
+/// From this many adds in one apply, users are resolved in bulk rather than one query each.
+const BULK_USERS: usize = 10_000;
+
+/// Every user key the store holds, plus the new keys of `apply`'s adds inserted with multi-row
+/// statements: one pass instead of a lookup and an insert per user.
+fn bulk_users(
+    tx: &rusqlite::Transaction<'_>,
+    apply: &IdpApply<'_>,
+    now: i64,
+) -> rusqlite::Result<HashMap<String, i64>> {
+    let mut users: HashMap<String, i64> = HashMap::default();
+    let mut stmt = tx.prepare("SELECT id, key FROM users")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        users.insert(row.get(1)?, row.get(0)?);
+    }
+    let mut new: Vec<&str> = apply
+        .adds
+        .iter()
+        .map(|&(_, key, _)| key)
+        .filter(|k| !users.contains_key(*k))
+        .collect();
+    new.sort_unstable();
+    new.dedup();
+    for chunk in new.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = tx.prepare_cached(&multi_row(
+            "INSERT INTO users (key, created_at) VALUES ",
+            "(?, ?)",
+            chunk.len(),
+            " RETURNING id, key",
+        ))?;
+        let values: Vec<&dyn rusqlite::ToSql> = chunk
+            .iter()
+            .flat_map(|k| [k as &dyn rusqlite::ToSql, &now])
+            .collect();
+        let mut rows = insert.query(values.as_slice())?;
+        while let Some(row) = rows.next()? {
+            users.insert(row.get(1)?, row.get(0)?);
+        }
+    }
+    Ok(users)
+}
+
 /// From this many adds in one apply (and at least half the table), the by-user index is rebuilt
 /// once rather than updated per row.
 const BULK_ADDS: usize = 100_000;
@@ -269,7 +312,11 @@ fn apply_in(
     let mut counts = AppliedCounts::default();
     let mut find_user = tx.prepare_cached("SELECT id FROM users WHERE key = ?1")?;
     let mut new_user = tx.prepare_cached("INSERT INTO users (key, created_at) VALUES (?1, ?2)")?;
-    let mut users: HashMap<String, i64> = HashMap::default();
+    let mut users: HashMap<String, i64> = if apply.adds.len() >= BULK_USERS {
+        bulk_users(tx, apply, now)?
+    } else {
+        HashMap::default()
+    };
     let mut user_id = |key: &str, create: bool| -> rusqlite::Result<Option<i64>> {
         if let Some(&id) = users.get(key) {
             return Ok(Some(id));

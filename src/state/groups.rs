@@ -339,20 +339,17 @@ pub(super) fn declared_in(
             .map_err(err)?;
         let (id, op) = match found {
             None => {
-                tx.execute(
-                        "INSERT INTO groups (stage, name, norm, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![group.stage.as_str(), group.name.as_str(), group.name.norm(), group.description, now],
-                    )
+                tx.prepare_cached("INSERT INTO groups (stage, name, norm, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![group.stage.as_str(), group.name.as_str(), group.name.norm(), group.description, now])
                     .map_err(err)?;
                 (tx.last_insert_rowid(), Some("group.create"))
             }
             Some((id, name, description)) => {
                 let mut op = None;
                 if name != group.name.as_str() || description != group.description {
-                    tx.execute(
+                    tx.prepare_cached(
                         "UPDATE groups SET name = ?2, description = ?3 WHERE id = ?1",
-                        params![id, group.name.as_str(), group.description],
-                    )
+                    )?
+                    .execute(params![id, group.name.as_str(), group.description])
                     .map_err(err)?;
                     op = Some("group.update");
                 }
@@ -367,14 +364,13 @@ pub(super) fn declared_in(
             rows.collect::<Result<_, _>>().map_err(err)?
         };
         let op = if stored != roles {
-            tx.execute("DELETE FROM group_roles WHERE group_id = ?1", [id])
+            tx.prepare_cached("DELETE FROM group_roles WHERE group_id = ?1")?
+                .execute([id])
                 .map_err(err)?;
             for role in &roles {
-                tx.execute(
-                    "INSERT INTO group_roles (group_id, role) VALUES (?1, ?2)",
-                    params![id, role],
-                )
-                .map_err(err)?;
+                tx.prepare_cached("INSERT INTO group_roles (group_id, role) VALUES (?1, ?2)")?
+                    .execute(params![id, role])
+                    .map_err(err)?;
             }
             op.or(Some("group.roles"))
         } else {
@@ -382,20 +378,20 @@ pub(super) fn declared_in(
         };
         if let Some(op) = op {
             changed += 1;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO audit (at, actor, op, group_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    now,
-                    actor,
-                    op,
-                    id,
-                    format!(
-                        "declared at line {}; roles: {}",
-                        group.line.unwrap_or(0),
-                        roles.join(", ")
-                    )
-                ],
-            )
+            )?
+            .execute(params![
+                now,
+                actor,
+                op,
+                id,
+                format!(
+                    "declared at line {}; roles: {}",
+                    group.line.unwrap_or(0),
+                    roles.join(", ")
+                )
+            ])
             .map_err(err)?;
         }
     }

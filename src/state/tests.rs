@@ -271,3 +271,62 @@ fn failed_journal_entries_are_listed_retried_and_dropped_with_audit() {
         .collect();
     assert_eq!(ops, ["journal.retry", "journal.drop"]);
 }
+
+#[test]
+fn bulk_applies_resolve_existing_and_new_users_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = State::open(&dir.path().join("idpsync.db")).unwrap();
+    let group = state
+        .create_group(
+            &stage(),
+            &GroupName::parse("All").unwrap(),
+            "",
+            &BTreeSet::new(),
+            "cli:t",
+        )
+        .unwrap();
+    // user0 exists already (a direct member), the others are new.
+    state
+        .add_direct(
+            &stage(),
+            &GroupName::parse("All").unwrap(),
+            &UserKey::parse("user0@x.com").unwrap(),
+            "cli:t",
+        )
+        .unwrap();
+    let keys: Vec<String> = (0..12_000).map(|i| format!("user{i}@x.com")).collect();
+    let apply = IdpApply {
+        adds: keys.iter().map(|k| (group, k.as_str(), "All")).collect(),
+        removes: vec![],
+        external_ids: vec![],
+        baseline: None,
+        read: None,
+    };
+    let counts = state
+        .apply_idp("r1", &IdpName::parse("corp").unwrap(), &apply)
+        .unwrap();
+    assert_eq!(counts.adds, 12_000);
+    let users: i64 = state
+        .conn
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 12_000, "user0 was reused, not duplicated");
+    let members = state.group_members(group).unwrap();
+    assert_eq!(members.len(), 12_000);
+    assert_eq!(members[0].user, "user0@x.com");
+    assert_eq!(
+        members[0].provenance.len(),
+        2,
+        "direct and idp:corp on one membership"
+    );
+    // The by-user index exists again after the bulk rebuild.
+    let index: i64 = state
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'memberships_by_user'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 1);
+}
