@@ -217,6 +217,31 @@ fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Maps store ids to interned indexes through an array indexed by store id (`u32::MAX` = none).
+fn dense_index(ids: &[Option<i64>]) -> Vec<u32> {
+    let len = ids
+        .iter()
+        .flatten()
+        .copied()
+        .max()
+        .map_or(0, |m| m.max(0) as usize + 1);
+    let mut index = vec![u32::MAX; len];
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(id) = id.filter(|&id| id >= 0) {
+            index[id as usize] = i as u32;
+        }
+    }
+    index
+}
+
+fn lookup(index: &[u32], id: i64) -> Option<u32> {
+    usize::try_from(id)
+        .ok()
+        .and_then(|i| index.get(i))
+        .copied()
+        .filter(|&i| i != u32::MAX)
+}
+
 /// The interned world of a run, with the store ids behind each index.
 struct World {
     universe: Universe,
@@ -322,18 +347,9 @@ fn plan_and_apply(
             Err(_) => Vec::new(),
         })
         .collect();
-    let group_of: HashMap<i64, u32> = world
-        .group_ids
-        .iter()
-        .enumerate()
-        .filter_map(|(i, id)| id.map(|id| (id, i as u32)))
-        .collect();
-    let user_of: HashMap<i64, u32> = world
-        .user_ids
-        .iter()
-        .enumerate()
-        .filter_map(|(i, id)| id.map(|id| (id, i as u32)))
-        .collect();
+    // Store ids are small dense integers: index arrays beat hashing a million times.
+    let group_of = dense_index(&world.group_ids);
+    let user_of = dense_index(&world.user_ids);
     let mappings: Vec<Vec<MappingConfig>> = names
         .iter()
         .map(|n| {
@@ -369,8 +385,8 @@ fn plan_and_apply(
                 .iter()
                 .filter_map(|(g, u, cause)| {
                     Some(Held {
-                        group: *group_of.get(g)?,
-                        user: *user_of.get(u)?,
+                        group: lookup(&group_of, *g)?,
+                        user: lookup(&user_of, *u)?,
                         cause: cause.clone(),
                     })
                 })

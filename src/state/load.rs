@@ -126,11 +126,13 @@ impl State {
             loaded.idps.push(this);
         }
         // One sequential scan of the membership table beats an index walk plus a lookup per row.
-        let served_group: HashMap<i64, bool> = loaded
-            .groups
-            .iter()
-            .map(|g| (g.id, served.contains(&g.stage.as_str())))
-            .collect();
+        let max_group = loaded.groups.iter().map(|g| g.id).max().unwrap_or(0).max(0) as usize;
+        let mut served_group = vec![false; max_group + 1];
+        for g in &loaded.groups {
+            if g.id >= 0 {
+                served_group[g.id as usize] = served.contains(&g.stage.as_str());
+            }
+        }
         let wanted: HashMap<i64, usize> = loaded
             .idps
             .iter()
@@ -165,7 +167,12 @@ impl State {
                     continue;
                 };
                 let group: i64 = row.get(0).map_err(err)?;
-                if !served_group.get(&group).copied().unwrap_or(false) {
+                if !usize::try_from(group)
+                    .ok()
+                    .and_then(|g| served_group.get(g))
+                    .copied()
+                    .unwrap_or(false)
+                {
                     continue;
                 }
                 let cause_id: Option<i64> = row.get(3).map_err(err)?;
