@@ -29,7 +29,7 @@ use crate::state::{IdpApply, Loaded, ReadRecord, RunRecord, State, StateError, S
 pub struct RunOptions {
     /// Plan only; write nothing.
     pub dry_run: bool,
-    /// Ignore every "unchanged, skip it" shortcut (the file IdP has none: it is always read whole).
+    /// Ignore every "unchanged, skip it" shortcut and read every IdP whole.
     pub full: bool,
     /// Only these IdPs (all when empty).
     pub idps: Vec<IdpName>,
