@@ -5,24 +5,26 @@
 //! build the report. A dry run follows the same path but opens the state read-only and writes
 //! nothing: no memberships, no baseline, no run row, no lock.
 
-use std::collections::BTreeSet;
+mod document;
+mod world;
 
-use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use tracing::{error, info, warn};
 
 use crate::config::{Config, MappingConfig};
 use crate::directory::Directory;
-use crate::model::{IdpName, Stage, UserKey};
+use crate::model::IdpName;
 use crate::reconcile::{
-    Baseline, GroupEntry, Held, IdpInput, IdpRead, Outcome, Plan, Policy, Universe, UserIdx,
-    reconcile,
+    Baseline, Held, IdpInput, IdpRead, Outcome, Plan, Policy, UserIdx, reconcile,
 };
-use crate::report::{ChangeDoc, FailedDoc, InactiveDoc, RefusedDoc, Report, Summary};
+use crate::report::{InactiveDoc, Report};
 use crate::source::{Source, SourceRead};
 use crate::state::lock::{self, RunLock};
 use crate::state::{IdpApply, Loaded, ReadRecord, RunRecord, State, StateError, StoredRead};
+use document::{inactive_doc, to_report};
+use world::{World, build_world, dense_index, lookup};
 
 /// What the caller asks of a run.
 #[derive(Debug, Clone, Default)]
@@ -215,96 +217,6 @@ fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
     }
-}
-
-/// Maps store ids to interned indexes through an array indexed by store id (`u32::MAX` = none).
-fn dense_index(ids: &[Option<i64>]) -> Vec<u32> {
-    let len = ids
-        .iter()
-        .flatten()
-        .copied()
-        .max()
-        .map_or(0, |m| m.max(0) as usize + 1);
-    let mut index = vec![u32::MAX; len];
-    for (i, id) in ids.iter().enumerate() {
-        if let Some(id) = id.filter(|&id| id >= 0) {
-            index[id as usize] = i as u32;
-        }
-    }
-    index
-}
-
-fn lookup(index: &[u32], id: i64) -> Option<u32> {
-    usize::try_from(id)
-        .ok()
-        .and_then(|i| index.get(i))
-        .copied()
-        .filter(|&i| i != u32::MAX)
-}
-
-/// The interned world of a run, with the store ids behind each index.
-struct World {
-    universe: Universe,
-    group_ids: Vec<Option<i64>>,
-    user_ids: Vec<Option<i64>>,
-    user_index: HashMap<String, UserIdx>,
-}
-
-impl World {
-    fn intern(&mut self, key: &UserKey) -> UserIdx {
-        if let Some(&index) = self.user_index.get(key.as_str()) {
-            return index;
-        }
-        let index = self.universe.users.len() as UserIdx;
-        self.universe.users.push(key.clone());
-        self.user_ids.push(None);
-        self.user_index.insert(key.as_str().to_owned(), index);
-        index
-    }
-}
-
-fn build_world(config: &Config, loaded: &Loaded, include_missing_declared: bool) -> World {
-    let mut world = World {
-        universe: Universe::default(),
-        group_ids: Vec::new(),
-        user_ids: Vec::new(),
-        user_index: HashMap::with_capacity_and_hasher(loaded.users.len(), Default::default()),
-    };
-    for group in &loaded.groups {
-        let Ok(stage) = Stage::parse(&group.stage) else {
-            continue;
-        };
-        world.universe.groups.push(GroupEntry {
-            stage,
-            name: group.name.clone(),
-            norm: group.norm.clone(),
-        });
-        world.group_ids.push(Some(group.id));
-    }
-    if include_missing_declared {
-        let stored: BTreeSet<(&str, &str)> = loaded
-            .groups
-            .iter()
-            .map(|g| (g.stage.as_str(), g.norm.as_str()))
-            .collect();
-        for declared in &config.groups {
-            if !stored.contains(&(declared.stage.as_str(), declared.name.norm())) {
-                world.universe.groups.push(GroupEntry {
-                    stage: declared.stage.clone(),
-                    name: declared.name.as_str().to_owned(),
-                    norm: declared.name.norm().to_owned(),
-                });
-                world.group_ids.push(None);
-            }
-        }
-    }
-    for (id, key) in &loaded.users {
-        if let Ok(key) = UserKey::parse(key) {
-            let index = world.intern(&key);
-            world.user_ids[index as usize] = Some(*id);
-        }
-    }
-    world
 }
 
 fn plan_and_apply(
@@ -609,76 +521,6 @@ fn read_record<'a>(config: &'a Config, plan: &Plan, read: &'a Read) -> Option<Re
         inactive: serde_json::to_string(&inactive).expect("inactive mappings serialise"),
         skipped_users: read.result.as_ref().map_or(0, |d| d.skipped_users as u64),
     })
-}
-
-fn inactive_doc(m: &crate::reconcile::InactiveMapping) -> InactiveDoc {
-    InactiveDoc {
-        idp: m.idp.to_string(),
-        idp_group: m.idp_group.clone(),
-        group: m.group.clone(),
-        stage: m.stage.to_string(),
-        reason: m.reason.as_str().to_owned(),
-    }
-}
-
-fn to_report(run_id: &str, dry_run: bool, plan: &Plan, world: &World, names: &[IdpName]) -> Report {
-    use std::sync::Arc;
-    // Each name becomes one shared string, however many changes mention it.
-    let mut users: Vec<Option<Arc<str>>> = vec![None; world.universe.users.len()];
-    let mut groups: Vec<Option<(Arc<str>, Arc<str>)>> = vec![None; world.universe.groups.len()];
-    let idps: Vec<Arc<str>> = names.iter().map(|n| Arc::from(n.as_str())).collect();
-    let mut doc = |c: &crate::reconcile::Change| {
-        let (stage, group) = groups[c.group as usize]
-            .get_or_insert_with(|| {
-                let g = &world.universe.groups[c.group as usize];
-                (Arc::from(g.stage.as_str()), Arc::from(g.name.as_str()))
-            })
-            .clone();
-        let user = users[c.user as usize]
-            .get_or_insert_with(|| Arc::from(world.universe.users[c.user as usize].as_str()))
-            .clone();
-        ChangeDoc {
-            stage,
-            group,
-            user,
-            idp: idps[c.idp].clone(),
-            idp_group: Arc::clone(&c.cause),
-        }
-    };
-    let adds: Vec<ChangeDoc> = plan.adds.iter().map(&mut doc).collect();
-    let removes: Vec<ChangeDoc> = plan.removes.iter().map(&mut doc).collect();
-    Report {
-        run_id: run_id.to_owned(),
-        dry_run,
-        summary: Summary {
-            adds: adds.len() as u64,
-            removes: removes.len() as u64,
-            skipped_users: plan.skipped_users,
-        },
-        adds,
-        removes,
-        refused: plan
-            .refused
-            .iter()
-            .map(|r| RefusedDoc {
-                idp: r.idp.to_string(),
-                guard: r.guard.as_str().to_owned(),
-                removals: r.removals,
-                limit: r.limit,
-                allow: r.allow.clone(),
-                detail: r.detail.clone(),
-            })
-            .collect(),
-        inactive_mappings: plan.inactive.iter().map(inactive_doc).collect(),
-        failed_idps: plan
-            .failed
-            .iter()
-            .map(|(idp, error)| FailedDoc {
-                idp: idp.to_string(),
-                error: error.clone(),
-            })
-            .collect(),
-    }
 }
 
 /// The Unix user running the command, for the `cli:<user>` actor.
