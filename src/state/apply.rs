@@ -24,7 +24,7 @@ pub struct IdpApply<'a> {
     pub external_ids: Vec<(&'a str, &'a str)>,
     /// The read's baseline, replacing the stored one.
     pub baseline: Option<&'a Baseline>,
-    /// The read itself, recorded for the unchanged-read shortcut (sealed at the end of the run).
+    /// The read itself, recorded for the unchanged-read shortcut with the generation its commit leaves.
     pub read: Option<ReadRecord<'a>>,
 }
 
@@ -151,6 +151,13 @@ impl State {
         if counts.adds + counts.removes > 0 {
             super::bump_generation(&tx).map_err(err)?;
         }
+        // The read is recorded with the generation this very commit leaves: any later change,
+        // even a moment later, turns the unchanged-read shortcut off for it.
+        tx.execute(
+            "UPDATE idp_reads SET generation = (SELECT value FROM meta WHERE key = 'generation') WHERE generation = -1",
+            [],
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(counts)
     }

@@ -311,15 +311,4 @@ impl State {
             .optional()
             .map_err(|e| self.err(e))
     }
-
-    /// Marks the reads recorded by this run with the generation the run ended at.
-    pub fn seal_reads(&mut self) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "UPDATE idp_reads SET generation = (SELECT value FROM meta WHERE key = 'generation') WHERE generation = -1",
-                [],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
 }

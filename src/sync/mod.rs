@@ -327,7 +327,6 @@ fn plan_and_apply(
         apply(
             &mut state, config, run_id, &mut plan, &world, &reads, &loaded,
         )?;
-        state.seal_reads()?;
     }
     let mut report = to_report(run_id, options.dry_run, &plan, &world, &names);
     for read in &unchanged {
