@@ -12,34 +12,37 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::model::UserKey;
 
 /// What a source read: every user and every group, complete.
+///
+/// Generic over the string type so a source can hand over strings borrowed from its input
+/// (a million member ids need not be a million allocations); owned `String` by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
+pub struct Snapshot<S = String> {
     /// Users, in the source's order.
-    pub users: Vec<SnapshotUser>,
+    pub users: Vec<SnapshotUser<S>>,
     /// Groups, in the source's order.
-    pub groups: Vec<SnapshotGroup>,
+    pub groups: Vec<SnapshotGroup<S>>,
 }
 
 /// A user as the source gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotUser {
+pub struct SnapshotUser<S = String> {
     /// The IdP's immutable id.
-    pub id: String,
+    pub id: S,
     /// The raw value of the user-key attribute, when the user has one.
-    pub key: Option<String>,
+    pub key: Option<S>,
     /// Disabled accounts are never members.
     pub enabled: bool,
 }
 
 /// A group as the source gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotGroup {
+pub struct SnapshotGroup<S = String> {
     /// The IdP's group id.
-    pub id: String,
+    pub id: S,
     /// The group's display name.
-    pub name: String,
+    pub name: S,
     /// Ids of member users and of nested groups.
-    pub members: Vec<String>,
+    pub members: Vec<S>,
 }
 
 /// Why a read cannot be used; the IdP fails this run.
@@ -121,19 +124,23 @@ enum Ref {
 
 impl Directory {
     /// Checks `snapshot` and indexes it.
-    pub fn resolve(snapshot: Snapshot) -> Result<Directory, DirectoryError> {
-        let mut refs: HashMap<String, Ref> = HashMap::with_capacity_and_hasher(
+    pub fn resolve<S: AsRef<str>>(snapshot: Snapshot<S>) -> Result<Directory, DirectoryError> {
+        let mut refs: HashMap<&str, Ref> = HashMap::with_capacity_and_hasher(
             snapshot.users.len() + snapshot.groups.len(),
             Default::default(),
         );
         let mut users = Vec::with_capacity(snapshot.users.len());
         let mut skipped_users = 0;
         let users_total = snapshot.users.len();
-        for user in snapshot.users {
-            if refs.contains_key(&user.id) {
-                return Err(DirectoryError::DuplicateId(user.id));
+        for user in &snapshot.users {
+            let id = user.id.as_ref();
+            if refs.contains_key(id) {
+                return Err(DirectoryError::DuplicateId(id.to_owned()));
             }
-            let key = user.key.as_deref().and_then(|k| UserKey::parse(k).ok());
+            let key = user
+                .key
+                .as_ref()
+                .and_then(|k| UserKey::parse(k.as_ref()).ok());
             let index = match key {
                 None => {
                     skipped_users += 1;
@@ -142,20 +149,20 @@ impl Directory {
                 Some(_) if !user.enabled => None,
                 Some(key) => {
                     users.push(DirectoryUser {
-                        id: user.id.clone(),
+                        id: id.to_owned(),
                         key,
                     });
                     Some((users.len() - 1) as u32)
                 }
             };
-            refs.insert(user.id, Ref::User(index));
+            refs.insert(id, Ref::User(index));
         }
         for (index, group) in snapshot.groups.iter().enumerate() {
             if refs
-                .insert(group.id.clone(), Ref::Group(index as u32))
+                .insert(group.id.as_ref(), Ref::Group(index as u32))
                 .is_some()
             {
-                return Err(DirectoryError::DuplicateId(group.id.clone()));
+                return Err(DirectoryError::DuplicateId(group.id.as_ref().to_owned()));
             }
         }
         let mut groups = Vec::with_capacity(snapshot.groups.len());
@@ -163,29 +170,30 @@ impl Directory {
             HashMap::with_capacity_and_hasher(snapshot.groups.len(), Default::default());
         let mut by_name: HashMap<String, Vec<usize>> =
             HashMap::with_capacity_and_hasher(snapshot.groups.len(), Default::default());
-        for (index, group) in snapshot.groups.into_iter().enumerate() {
+        for (index, group) in snapshot.groups.iter().enumerate() {
             let mut direct = Vec::new();
             let mut subgroups = Vec::new();
             for member in &group.members {
-                match refs.get(member) {
+                match refs.get(member.as_ref()) {
                     Some(Ref::User(Some(u))) => direct.push(*u),
                     Some(Ref::User(None)) => {}
                     Some(Ref::Group(g)) => subgroups.push(*g),
                     None => {
                         return Err(DirectoryError::DanglingMember {
-                            group: group.id,
-                            member: member.clone(),
+                            group: group.id.as_ref().to_owned(),
+                            member: member.as_ref().to_owned(),
                         });
                     }
                 }
             }
             direct.sort_unstable();
             direct.dedup();
-            by_id.insert(group.id.clone(), index);
-            by_name.entry(group.name.clone()).or_default().push(index);
+            let (id, name) = (group.id.as_ref().to_owned(), group.name.as_ref().to_owned());
+            by_id.insert(id.clone(), index);
+            by_name.entry(name.clone()).or_default().push(index);
             groups.push(DirectoryGroup {
-                id: group.id,
-                name: group.name,
+                id,
+                name,
                 users: direct,
                 subgroups,
             });

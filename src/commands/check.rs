@@ -1,8 +1,7 @@
 //! `idpsync check [--connect]`.
 
 use crate::config::{Config, IdpKind, StoreConfig};
-use crate::directory::Directory;
-use crate::source::Source;
+use crate::source::{Source, SourceRead};
 
 /// Prints what the configuration holds; with `connect`, reads every IdP (exit 1 if one fails).
 pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
@@ -45,12 +44,12 @@ pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
             println!();
             continue;
         }
-        match Source::build(idp)
-            .snapshot()
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|s| Directory::resolve(s).map_err(|e| e.to_string()))
-        {
+        // The same read a run makes, never shortcut.
+        let read = Source::build(idp).read(None).await;
+        match read.map_err(|e| e.to_string()).and_then(|r| match r {
+            SourceRead::Changed { directory, .. } => Ok(directory),
+            SourceRead::Unchanged => Err("unexpectedly unchanged".to_owned()),
+        }) {
             Ok(d) => println!(
                 ": {} users ({} usable, {} without a user key), {} groups",
                 d.users_total,

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::SourceError;
-use crate::directory::{Snapshot, SnapshotGroup, SnapshotUser};
+use std::borrow::Cow;
+
+use crate::directory::{Directory, Snapshot, SnapshotGroup, SnapshotUser};
 
 /// The directory export format, as read by the `file` IdP and written by `export`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +57,40 @@ pub struct ExportGroup {
     pub members: Vec<String>,
 }
 
+/// The export as parsed for a run: strings borrowed from the file's bytes where JSON allows.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BorrowedExport<'a> {
+    #[serde(borrow)]
+    users: Vec<BorrowedUser<'a>>,
+    #[serde(borrow)]
+    groups: Vec<BorrowedGroup<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BorrowedUser<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    email: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default = "enabled_default")]
+    enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BorrowedGroup<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    members: Vec<Cow<'a, str>>,
+}
+
 /// Reads a directory export from a path.
 #[derive(Debug, Clone)]
 pub struct FileSource {
@@ -79,12 +115,8 @@ impl FileSource {
         Ok(export)
     }
 
-    /// Reads and parses the whole file.
-    pub async fn snapshot(&self) -> Result<Snapshot, SourceError> {
-        Ok(self.to_snapshot(self.read().await?))
-    }
-
-    /// Reads the file; when its bytes hash to `unchanged_if`, skips parsing and says so.
+    /// Reads the file; when its bytes hash to `unchanged_if`, skips parsing and says so. Otherwise
+    /// parses it with strings borrowed from the bytes and checks it into a [`Directory`].
     pub async fn read_if_changed(
         &self,
         unchanged_if: Option<&str>,
@@ -94,9 +126,43 @@ impl FileSource {
         if unchanged_if == Some(fingerprint.as_str()) {
             return Ok(super::SourceRead::Unchanged);
         }
-        let export = self.parse(&bytes)?;
+        let export: BorrowedExport<'_> = serde_json::from_slice(&bytes).map_err(|e| {
+            SourceError::Invalid(format!(
+                "{} is not a valid directory export: {e}",
+                self.path.display()
+            ))
+        })?;
+        let snapshot = Snapshot {
+            users: export
+                .users
+                .into_iter()
+                .map(|u| {
+                    let key = match self.user_key.as_str() {
+                        "id" => Some(u.id.clone()),
+                        "name" => u.name,
+                        _ => u.email,
+                    };
+                    SnapshotUser {
+                        id: u.id,
+                        key,
+                        enabled: u.enabled,
+                    }
+                })
+                .collect(),
+            groups: export
+                .groups
+                .into_iter()
+                .map(|g| SnapshotGroup {
+                    id: g.id,
+                    name: g.name,
+                    members: g.members,
+                })
+                .collect(),
+        };
+        let directory = Directory::resolve(snapshot)
+            .map_err(|e| SourceError::Invalid(format!("inconsistent read: {e}")))?;
         Ok(super::SourceRead::Changed {
-            snapshot: self.to_snapshot(export),
+            directory,
             fingerprint: Some(fingerprint),
         })
     }
@@ -161,37 +227,79 @@ mod tests {
         path
     }
 
+    async fn directory(path: &std::path::Path, key: &str) -> Result<Directory, SourceError> {
+        match FileSource::new(path.to_owned(), key)
+            .read_if_changed(None)
+            .await?
+        {
+            super::super::SourceRead::Changed { directory, .. } => Ok(directory),
+            super::super::SourceRead::Unchanged => panic!("nothing to compare with"),
+        }
+    }
+
     #[tokio::test]
     async fn reads_users_groups_and_the_chosen_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(
             &dir,
-            r#"{"users":[{"id":"u1","email":"Ana@x","name":"Ana"},{"id":"u2","enabled":false}],
-                "groups":[{"id":"g1","name":"G","members":["u1","u2"]}]}"#,
+            r#"{"users":[{"id":"u1","email":"Ana@x","name":"Ana"},{"id":"u2","email":"b@x","enabled":false},
+                         {"id":"u3","name":"No mail"}],
+                "groups":[{"id":"g1","name":"G","members":["u1","u2","u3"]}]}"#,
         );
-        let snapshot = FileSource::new(path.clone(), "email")
-            .snapshot()
-            .await
-            .unwrap();
-        assert_eq!(snapshot.users[0].key.as_deref(), Some("Ana@x"));
-        assert!(snapshot.users[0].enabled && !snapshot.users[1].enabled);
-        assert_eq!(snapshot.users[1].key, None);
-        let by_name = FileSource::new(path, "name").snapshot().await.unwrap();
-        assert_eq!(by_name.users[0].key.as_deref(), Some("Ana"));
+        let by_email = directory(&path, "email").await.unwrap();
+        assert_eq!(by_email.users_total, 3);
+        assert_eq!(by_email.skipped_users, 1, "u3 has no e-mail");
+        let keys: Vec<&str> = by_email.users.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(keys, ["ana@x"], "u2 is disabled");
+        let by_name = directory(&path, "name").await.unwrap();
+        let keys: Vec<&str> = by_name.users.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(keys, ["ana", "no mail"]);
     }
 
     #[tokio::test]
-    async fn missing_and_malformed_files_fail_clearly() {
+    async fn an_unchanged_file_is_recognised_by_its_fingerprint() {
         let dir = tempfile::tempdir().unwrap();
-        let missing = FileSource::new(dir.path().join("nope.json"), "email")
-            .snapshot()
-            .await;
+        let path = write(&dir, r#"{"users":[],"groups":[]}"#);
+        let source = FileSource::new(path.clone(), "email");
+        let Ok(super::super::SourceRead::Changed {
+            fingerprint: Some(fingerprint),
+            ..
+        }) = source.read_if_changed(None).await
+        else {
+            panic!("a first read is a full read");
+        };
+        assert!(matches!(
+            source.read_if_changed(Some(&fingerprint)).await,
+            Ok(super::super::SourceRead::Unchanged)
+        ));
+        std::fs::write(&path, r#"{"users":[{"id":"u1"}],"groups":[]}"#).unwrap();
+        assert!(matches!(
+            source.read_if_changed(Some(&fingerprint)).await,
+            Ok(super::super::SourceRead::Changed { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn missing_malformed_and_inconsistent_files_fail_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = directory(&dir.path().join("nope.json"), "email").await;
         assert!(matches!(missing, Err(SourceError::Unavailable(m)) if m.contains("nope.json")));
         let path = write(&dir, "{\"users\": [}");
-        let bad = FileSource::new(path.clone(), "email").snapshot().await;
+        let bad = directory(&path, "email").await;
         assert!(matches!(bad, Err(SourceError::Invalid(m)) if m.contains("line 1")));
         std::fs::write(&path, r#"{"users":[{"id":"u1","mail":"a@x"}],"groups":[]}"#).unwrap();
-        let unknown = FileSource::new(path, "email").snapshot().await;
+        let unknown = directory(&path, "email").await;
         assert!(matches!(unknown, Err(SourceError::Invalid(m)) if m.contains("mail")));
+        std::fs::write(
+            &path,
+            r#"{"users":[{"id":"u1"}],"groups":[{"id":"g","name":"G","members":["ghost"]}]}"#,
+        )
+        .unwrap();
+        let dangling = directory(&path, "email").await;
+        assert!(matches!(dangling, Err(SourceError::Invalid(m)) if m.contains("ghost")));
+        // Escaped strings cannot be borrowed from the bytes; they still parse.
+        std::fs::write(&path, r#"{"users":[{"id":"u\u0031","email":"a\u0040x"}],"groups":[{"id":"g","name":"G","members":["u1"]}]}"#).unwrap();
+        let escaped = directory(&path, "email").await.unwrap();
+        assert_eq!(escaped.users[0].key.as_str(), "a@x");
     }
 }

@@ -1,4 +1,5 @@
-//! IdP sources: each reads one IdP completely into a [`Snapshot`], or fails.
+//! IdP sources: each reads one IdP completely and checks it into a [`Directory`] (through
+//! `Directory::resolve`, the same checks for every source), or fails.
 //!
 //! The set of kinds is closed and chosen by configuration, so it is an enum. A source never returns
 //! a partial read: a failure anywhere fails the whole read, and the IdP then contributes nothing to
@@ -7,7 +8,7 @@
 pub mod file;
 
 use crate::config::{IdpConfig, IdpKind};
-use crate::directory::Snapshot;
+use crate::directory::Directory;
 
 /// Why an IdP could not be read; either way the IdP sits this run out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,14 +22,14 @@ pub enum SourceError {
 }
 
 /// What a read produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum SourceRead {
     /// The IdP is exactly as it was when its fingerprint was taken (a cheap check said so).
     Unchanged,
-    /// A complete read, with a fingerprint when the source can give one cheaply.
+    /// A complete, checked read, with a fingerprint when the source can give one cheaply.
     Changed {
         /// Everything the IdP holds.
-        snapshot: Snapshot,
+        directory: Directory,
         /// Equal fingerprints mean an identical IdP (file: a hash of its bytes).
         fingerprint: Option<String>,
     },
@@ -55,13 +56,6 @@ impl Source {
     pub async fn export(&self) -> Result<file::DirectoryExport, SourceError> {
         match self {
             Source::File(file) => file.export().await,
-        }
-    }
-
-    /// Reads the IdP completely.
-    pub async fn snapshot(&self) -> Result<Snapshot, SourceError> {
-        match self {
-            Source::File(file) => file.snapshot().await,
         }
     }
 

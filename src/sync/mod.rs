@@ -186,11 +186,7 @@ async fn read_idps(
                     info!(idp = %idp.name, "Unchanged since its last applied read; nothing to do (--full reads it anyway).");
                     (Ok(Directory::default()), None, stored.clone())
                 }
-                Ok(SourceRead::Changed { snapshot, fingerprint }) => (
-                    Directory::resolve(snapshot).map_err(|e| format!("inconsistent read: {e}")),
-                    fingerprint,
-                    None,
-                ),
+                Ok(SourceRead::Changed { directory, fingerprint }) => (Ok(directory), fingerprint, None),
                 Err(e) => (Err(e.to_string()), None, None),
             };
             if let Ok(directory) = &result {
