@@ -109,10 +109,9 @@ impl FileSource {
 
     /// Reads the export as it is, after checking that it resolves (ids unique, members known).
     pub async fn export(&self) -> Result<DirectoryExport, SourceError> {
-        let export = self.read().await?;
-        crate::directory::Directory::resolve(self.to_snapshot(export.clone()))
-            .map_err(|e| SourceError::Invalid(format!("{}: {e}", self.path.display())))?;
-        Ok(export)
+        let bytes = self.bytes().await?;
+        self.resolve(&bytes)?;
+        self.parse(&bytes)
     }
 
     /// Reads the file; when its bytes hash to `unchanged_if`, skips parsing and says so. Otherwise
@@ -126,7 +125,16 @@ impl FileSource {
         if unchanged_if == Some(fingerprint.as_str()) {
             return Ok(super::SourceRead::Unchanged);
         }
-        let export: BorrowedExport<'_> = serde_json::from_slice(&bytes).map_err(|e| {
+        let directory = self.resolve(&bytes)?;
+        Ok(super::SourceRead::Changed {
+            directory,
+            fingerprint: Some(fingerprint),
+        })
+    }
+
+    /// Parses the export with strings borrowed from `bytes` and checks it into a [`Directory`].
+    fn resolve(&self, bytes: &[u8]) -> Result<Directory, SourceError> {
+        let export: BorrowedExport<'_> = serde_json::from_slice(bytes).map_err(|e| {
             SourceError::Invalid(format!(
                 "{} is not a valid directory export: {e}",
                 self.path.display()
@@ -159,11 +167,8 @@ impl FileSource {
                 })
                 .collect(),
         };
-        let directory = Directory::resolve(snapshot)
-            .map_err(|e| SourceError::Invalid(format!("inconsistent read: {e}")))?;
-        Ok(super::SourceRead::Changed {
-            directory,
-            fingerprint: Some(fingerprint),
+        Directory::resolve(snapshot).map_err(|e| {
+            SourceError::Invalid(format!("{}: inconsistent read: {e}", self.path.display()))
         })
     }
 
@@ -173,11 +178,6 @@ impl FileSource {
         })
     }
 
-    async fn read(&self) -> Result<DirectoryExport, SourceError> {
-        let bytes = self.bytes().await?;
-        self.parse(&bytes)
-    }
-
     fn parse(&self, bytes: &[u8]) -> Result<DirectoryExport, SourceError> {
         serde_json::from_slice(bytes).map_err(|e| {
             SourceError::Invalid(format!(
@@ -185,35 +185,6 @@ impl FileSource {
                 self.path.display()
             ))
         })
-    }
-
-    fn to_snapshot(&self, export: DirectoryExport) -> Snapshot {
-        let users = export
-            .users
-            .into_iter()
-            .map(|u| {
-                let key = match self.user_key.as_str() {
-                    "id" => Some(u.id.clone()),
-                    "name" => u.name,
-                    _ => u.email,
-                };
-                SnapshotUser {
-                    id: u.id,
-                    key,
-                    enabled: u.enabled,
-                }
-            })
-            .collect();
-        let groups = export
-            .groups
-            .into_iter()
-            .map(|g| SnapshotGroup {
-                id: g.id,
-                name: g.name,
-                members: g.members,
-            })
-            .collect();
-        Snapshot { users, groups }
     }
 }
 
