@@ -417,14 +417,24 @@ fn apply_in(
             counts.removes += 1;
         }
     }
-    let mut store_id = tx.prepare_cached(
-        "INSERT INTO user_ids (source, user_id, external_id) VALUES (?1, ?2, ?3)
-         ON CONFLICT (source, user_id) DO UPDATE SET external_id = excluded.external_id",
-    )?;
+    let mut ids: Vec<(i64, &str)> = Vec::with_capacity(apply.external_ids.len());
     for &(key, external) in &apply.external_ids {
         if let Some(user) = user_id(key, false)? {
-            store_id.execute(params![source, user, external])?;
+            ids.push((user, external));
         }
+    }
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut store_ids = tx.prepare_cached(&multi_row(
+            "INSERT INTO user_ids (source, user_id, external_id) VALUES ",
+            "(?, ?, ?)",
+            chunk.len(),
+            " ON CONFLICT (source, user_id) DO UPDATE SET external_id = excluded.external_id",
+        ))?;
+        let values: Vec<&dyn rusqlite::ToSql> = chunk
+            .iter()
+            .flat_map(|(user, external)| [&source as &dyn rusqlite::ToSql, user, external])
+            .collect();
+        store_ids.execute(values.as_slice())?;
     }
     if let Some(baseline) = apply.baseline {
         tx.execute("DELETE FROM baselines WHERE source = ?1", [source])?;
