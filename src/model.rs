@@ -45,6 +45,15 @@ impl UserKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A key read back from the state file, where only normalised keys are ever written.
+    pub fn from_stored(key: String) -> Self {
+        debug_assert_eq!(
+            UserKey::parse(&key).map(|k| k.0).as_deref(),
+            Ok(key.as_str())
+        );
+        UserKey(key)
+    }
 }
 
 impl fmt::Display for UserKey {

@@ -95,11 +95,12 @@ pub(super) fn build_world(
             }
         }
     }
+    world.universe.users.reserve(loaded.users.len());
+    world.user_ids.reserve(loaded.users.len());
     for (id, key) in &loaded.users {
-        if let Ok(key) = UserKey::parse(key) {
-            let index = world.intern(&key);
-            world.user_ids[index as usize] = Some(*id);
-        }
+        // Keys were normalised when stored; a run reads a hundred thousand of them back.
+        let index = world.intern(&UserKey::from_stored(key.clone()));
+        world.user_ids[index as usize] = Some(*id);
     }
     world
 }
