@@ -7,7 +7,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{State, StateError, unix_now};
 use crate::model::IdpName;
@@ -143,10 +143,7 @@ impl State {
     ) -> Result<AppliedCounts, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
+        let tx = self.write_tx()?;
         let counts = apply_in(&tx, run_id, idp, apply).map_err(err)?;
         if counts.adds + counts.removes > 0 {
             super::bump_generation(&tx).map_err(err)?;
@@ -173,10 +170,7 @@ impl State {
     ) -> Result<AppliedCounts, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
+        let tx = self.write_tx()?;
         let now = super::generation_in(&tx).map_err(err)?;
         if now != generation {
             return Err(StateError::Refused(format!(

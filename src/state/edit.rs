@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{DIRECT_SOURCE, State, StateError, unix_now};
 use crate::model::{GroupName, Provenance, Role, Stage, UserKey};
@@ -59,18 +59,6 @@ fn audit(
 }
 
 impl State {
-    /// Starts a write transaction (`BEGIN IMMEDIATE`), so a conflicting writer waits at the start.
-    pub(super) fn write_tx_public(&mut self) -> Result<Transaction<'_>, StateError> {
-        self.write_tx()
-    }
-
-    fn write_tx(&mut self) -> Result<Transaction<'_>, StateError> {
-        let path = self.path.clone();
-        self.conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| super::sqlite(&path, e))
-    }
-
     /// Renames a group and/or changes its description; the stage never changes.
     pub fn update_group(
         &mut self,

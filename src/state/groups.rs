@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{DIRECT_SOURCE, State, StateError, unix_now};
 use crate::config::DeclaredGroup;
@@ -61,10 +61,7 @@ impl State {
     ) -> Result<u64, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
+        let tx = self.write_tx()?;
         let changed = declared_in(&tx, groups, actor).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(changed)
@@ -81,10 +78,7 @@ impl State {
     ) -> Result<i64, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
+        let tx = self.write_tx()?;
         let exists: Option<String> = tx
             .query_row(
                 "SELECT name FROM groups WHERE stage = ?1 AND norm = ?2",
@@ -133,10 +127,7 @@ impl State {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
         let now = unix_now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
+        let tx = self.write_tx()?;
         let group_id: i64 = tx
             .query_row(
                 "SELECT id FROM groups WHERE stage = ?1 AND norm = ?2",

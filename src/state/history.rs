@@ -238,7 +238,7 @@ impl State {
         let status = if retry { "pending" } else { "dropped" };
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
-        let tx = self.write_tx_public()?;
+        let tx = self.write_tx()?;
         let row: Option<(i64, i64, i64)> = tx
             .query_row(
                 "SELECT group_id, user_id, source FROM journal WHERE id = ?1 AND status = 'failed'",

@@ -153,6 +153,15 @@ impl State {
         &self.path
     }
 
+    /// Starts a write transaction (`BEGIN IMMEDIATE`): a conflicting writer waits at the start
+    /// (up to the busy timeout), never halfway through; dropping it uncommitted rolls it back.
+    pub(super) fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, StateError> {
+        let path = self.path.clone();
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sqlite(&path, e))
+    }
+
     fn err(&self, e: rusqlite::Error) -> StateError {
         sqlite(&self.path, e)
     }
