@@ -9,9 +9,9 @@
 //! | [`model`] | names, stages, roles, user keys, provenances | do I/O |
 //! | [`directory`] | an IdP read (snapshot) → checked, expanded groups | do I/O |
 //! | [`reconcile`] | desired + current + policy → plan with per-IdP refusals | do I/O or read the clock |
-//! | [`source`] | reading IdPs into snapshots, complete or failed | write state |
+//! | [`source`] | reading IdPs into checked directories, complete or failed | write state |
 //! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
-//! | [`sync`] | `sync_once`: the one place I/O meets the core | hold locks while reading IdPs |
+//! | [`sync`] | `sync_once`: the one place I/O meets the core | hold a store transaction while reading IdPs |
 //! | [`report`] | the reconcile document (JSON and text) | change anything |
 //! | [`plan`] | saved plans: written by `plan`, applied exactly by `apply` or refused | re-plan on apply |
 //! | [`cli`], [`commands`] | the command line and its thin subcommands | hold logic the library lacks |
