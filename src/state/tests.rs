@@ -330,3 +330,64 @@ fn bulk_applies_resolve_existing_and_new_users_alike() {
         .unwrap();
     assert_eq!(index, 1);
 }
+
+/// Rows an apply of `n` new memberships touches (memberships, audit rows, users, ids, baseline).
+fn rows_touched_applying(n: usize) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = State::open(&dir.path().join("idpsync.db")).unwrap();
+    let groups: Vec<i64> = (0..n / 100 + 1)
+        .map(|g| {
+            state
+                .create_group(
+                    &stage(),
+                    &GroupName::parse(&format!("G{g}")).unwrap(),
+                    "",
+                    &BTreeSet::new(),
+                    "cli:t",
+                )
+                .unwrap()
+        })
+        .collect();
+    let keys: Vec<String> = (0..n / 10 + 1).map(|u| format!("user{u}@x.com")).collect();
+    let baseline: Baseline = groups
+        .iter()
+        .map(|g| {
+            (
+                format!("g{g}"),
+                GroupDigest {
+                    members: 1,
+                    hash: 1,
+                },
+            )
+        })
+        .collect();
+    let apply = IdpApply {
+        adds: (0..n)
+            .map(|i| (groups[i / 100], keys[i % keys.len()].as_str(), "cause"))
+            .collect(),
+        removes: vec![],
+        external_ids: keys.iter().map(|k| (k.as_str(), "id")).collect(),
+        baseline: Some(&baseline),
+        read: None,
+    };
+    let before = state.conn.total_changes();
+    state
+        .apply_idp("r1", &IdpName::parse("corp").unwrap(), &apply)
+        .unwrap();
+    state.conn.total_changes() - before
+}
+
+/// Guards the apply against super-linear work by counting rows touched, not time.
+#[test]
+fn rows_touched_grow_linearly_with_the_changes_applied() {
+    let (small, large) = (rows_touched_applying(1_000), rows_touched_applying(16_000));
+    let ratio = large as f64 / small as f64;
+    assert!(
+        (12.0..20.0).contains(&ratio),
+        "16 × the adds touched {ratio:.1} × the rows ({small} → {large})"
+    );
+    assert!(
+        large <= 3 * 16_000 + 16_000 / 10 + 1_000,
+        "about two rows per add plus users and ids: {large}"
+    );
+}
