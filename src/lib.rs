@@ -15,7 +15,9 @@
 //! | [`report`] | the reconcile document (JSON and text) | change anything |
 //! | [`plan`] | saved plans: written by `plan`, applied exactly by `apply` or refused | re-plan on apply |
 //! | [`cli`], [`commands`] | the command line and its thin subcommands | hold logic the library lacks |
+//! | [`alloc`] | the binary's allocator settings (mimalloc) | be needed by library users |
 
+pub mod alloc;
 pub mod cli;
 pub mod commands;
 pub mod config;
