@@ -81,11 +81,6 @@ impl Stage {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Like [`Stage::parse`], with the message as a plain string.
-    pub fn from_str_checked(raw: &str) -> Result<Self, String> {
-        Self::parse(raw).map_err(|e| e.0)
-    }
 }
 
 impl fmt::Display for Stage {

@@ -117,16 +117,11 @@ impl SavedPlan {
     }
 
     /// Applies exactly this plan, or refuses when the configuration or the state changed since.
-    pub fn apply(
-        &self,
-        config: &Config,
-        current_hash: &str,
-        actor: &str,
-    ) -> Result<AppliedCounts, PlanError> {
-        if self.config_hash != current_hash {
+    pub fn apply(&self, config: &Config, actor: &str) -> Result<AppliedCounts, PlanError> {
+        if self.config_hash != config.fingerprint {
             return Err(PlanError::ConfigChanged {
                 then: self.config_hash.clone(),
-                now: current_hash.to_owned(),
+                now: config.fingerprint.clone(),
             });
         }
         let mut parts: Vec<SavedIdp<'_>> = Vec::new();
@@ -160,7 +155,7 @@ impl SavedPlan {
             outcome: self.plan.outcome(),
             adds: counts.adds,
             removes: counts.removes,
-            report: &serde_json::to_string(&self.plan.summary).expect("the summary serialises"),
+            summary: &self.plan.summary,
         })?;
         state.purge_audit(config.audit.retention_days)?;
         Ok(counts)

@@ -5,20 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use super::Usage;
+use super::{Usage, stage_arg};
 use crate::cli::GroupsCommand;
 use crate::config::Config;
 use crate::model::{GroupName, Role, Stage, UserKey};
 use crate::state::State;
 use crate::sync::unix_user;
-
-fn stage_arg(config: &Config, raw: &str) -> Result<Stage, Usage> {
-    let stage = Stage::parse(raw).map_err(|e| Usage(e.0))?;
-    if !config.daemon.stages.contains(&stage) {
-        return Err(Usage(format!("stage {stage} is not in daemon.stages")));
-    }
-    Ok(stage)
-}
 
 fn name_arg(raw: &str) -> Result<GroupName, Usage> {
     GroupName::parse(raw).map_err(|e| Usage(e.0))
@@ -47,11 +39,7 @@ fn refuse_declared(
     name: &GroupName,
     what: &str,
 ) -> Result<(), Usage> {
-    match config
-        .groups
-        .iter()
-        .find(|g| g.stage == *stage && g.name.norm() == name.norm())
-    {
+    match config.declared_group(stage.as_str(), name.norm()) {
         Some(declared) => Err(Usage(format!(
             "group {:?} in stage {stage} is declared in {} line {}; its {what} can only change there",
             declared.name.as_str(),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::Usage;
+use super::{Usage, stage_arg};
 use crate::cli::{GroupsCommand, Output, UsersCommand};
 use crate::config::Config;
 use crate::model::{GroupName, Stage, UserKey};
@@ -52,20 +52,9 @@ struct UserGroupDoc {
     provenance: Vec<String>,
 }
 
-fn stage_arg(config: &Config, raw: &str) -> Result<Stage, Usage> {
-    let stage = Stage::parse(raw).map_err(|e| Usage(e.0))?;
-    if !config.daemon.stages.contains(&stage) {
-        return Err(Usage(format!("stage {stage} is not in daemon.stages")));
-    }
-    Ok(stage)
-}
-
 fn declared_line(config: &Config, stage: &str, name: &str) -> Option<Option<usize>> {
-    let norm = crate::model::normalise_group_name(name);
     config
-        .groups
-        .iter()
-        .find(|g| g.stage.as_str() == stage && g.name.norm() == norm)
+        .declared_group(stage, &crate::model::normalise_group_name(name))
         .map(|g| g.line)
 }
 
@@ -91,9 +80,7 @@ fn add_pending_declared(config: &Config, stage: Option<&Stage>, groups: &mut Vec
 /// A declared group as it will be created, with no id (-1) and no members.
 fn pending_declared(config: &Config, stage: &Stage, name: &GroupName) -> Option<GroupView> {
     config
-        .groups
-        .iter()
-        .find(|g| g.stage == *stage && g.name.norm() == name.norm())
+        .declared_group(stage.as_str(), name.norm())
         .map(|g| GroupView {
             id: -1,
             name: g.name.as_str().to_owned(),

@@ -20,6 +20,15 @@ use crate::config::Config;
 #[error("{0}")]
 pub struct Usage(pub String);
 
+/// A `--stage` argument: a valid stage name listed in `daemon.stages`, else exit 2.
+fn stage_arg(config: &Config, raw: &str) -> Result<crate::model::Stage, Usage> {
+    let stage = crate::model::Stage::parse(raw).map_err(|e| Usage(e.0))?;
+    if !config.daemon.stages.contains(&stage) {
+        return Err(Usage(format!("stage {stage} is not in daemon.stages")));
+    }
+    Ok(stage)
+}
+
 /// Runs the parsed command line; `Ok` carries the exit status.
 pub async fn run(cli: &Cli, progress: &indicatif::ProgressBar) -> anyhow::Result<u8> {
     match &cli.command {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::Usage;
 use crate::cli::{AuditArgs, JournalCommand, Output};
 use crate::config::Config;
-use crate::model::{GroupName, IdpName, Stage, UserKey};
+use crate::model::{GroupName, IdpName, UserKey};
 use crate::source::Source;
 use crate::state::{AuditFilter, State, rfc3339};
 use crate::sync::unix_user;
@@ -151,7 +151,7 @@ pub fn audit(config: &Config, args: &AuditArgs) -> anyhow::Result<u8> {
         .transpose()?;
     let group = match (&args.group, &args.stage) {
         (Some(name), Some(stage)) => {
-            let stage = Stage::from_str_checked(stage).map_err(Usage)?;
+            let stage = super::stage_arg(config, stage)?;
             Some((
                 stage,
                 GroupName::parse(name)

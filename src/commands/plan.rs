@@ -70,7 +70,7 @@ pub fn apply(config: &Config, path: &Path) -> anyhow::Result<u8> {
             &holder,
         )?);
     }
-    let counts = saved.apply(config, &config.fingerprint, &format!("cli:{}", unix_user()))?;
+    let counts = saved.apply(config, &format!("cli:{}", unix_user()))?;
     println!(
         "Applied plan {}: {} adds, {} removes.",
         saved.plan.run_id, counts.adds, counts.removes

@@ -287,6 +287,13 @@ impl Config {
         self.idps.iter().find(|i| i.name.as_str() == name)
     }
 
+    /// The `[[group]]` entry declaring the group of normalised name `norm` in `stage`, if any.
+    pub fn declared_group(&self, stage: &str, norm: &str) -> Option<&DeclaredGroup> {
+        self.groups
+            .iter()
+            .find(|g| g.stage.as_str() == stage && g.name.norm() == norm)
+    }
+
     /// Checks a role against the `[[app]]` catalogue (any role passes when there is none).
     pub fn check_role(&self, role: &Role) -> Result<(), String> {
         check_role_in(self.apps.as_ref(), role)

@@ -376,8 +376,7 @@ pub(super) fn read_apps(
         }
         s.finish()?;
         if apps.insert(name.value.clone(), set).is_some() {
-            return Err(s_error(
-                doc,
+            return Err(doc.error_at(
                 offset,
                 &format!("app[{index}].name"),
                 format!("app {:?} is listed twice", name.value),
@@ -385,10 +384,6 @@ pub(super) fn read_apps(
         }
     }
     Ok(Some(apps))
-}
-
-pub(super) fn s_error(doc: &Doc, offset: Option<usize>, key: &str, message: String) -> ConfigError {
-    doc.error_at(offset, key, message)
 }
 
 pub(super) fn check_role_in(

@@ -79,8 +79,8 @@ pub struct RunRecord<'a> {
     pub adds: u64,
     /// Removes applied.
     pub removes: u64,
-    /// The run's summary counts as JSON (the full document is printed, not stored).
-    pub report: &'a str,
+    /// The run's summary (stored as JSON; the full document is printed, not stored).
+    pub summary: &'a crate::report::Summary,
 }
 
 impl State {
@@ -106,7 +106,7 @@ impl State {
                     record.outcome,
                     record.adds as i64,
                     record.removes as i64,
-                    record.report
+                    serde_json::to_string(record.summary).expect("the summary serialises")
                 ],
             )
             .map_err(|e| self.err(e))?;

@@ -313,7 +313,6 @@ pub(super) fn declared_in(
     groups: &[DeclaredGroup],
     actor: &str,
 ) -> rusqlite::Result<u64> {
-    let err = |e: rusqlite::Error| e;
     let now = unix_now();
     let mut changed = 0;
     for group in groups {
@@ -321,17 +320,14 @@ pub(super) fn declared_in(
         let found: Option<(i64, String, String)> = tx
             .prepare_cached(
                 "SELECT id, name, description FROM groups WHERE stage = ?1 AND norm = ?2",
-            )
-            .map_err(err)?
+            )?
             .query_row(params![group.stage.as_str(), group.name.norm()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
-            .optional()
-            .map_err(err)?;
+            .optional()?;
         let (id, op) = match found {
             None => {
-                tx.prepare_cached("INSERT INTO groups (stage, name, norm, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![group.stage.as_str(), group.name.as_str(), group.name.norm(), group.description, now])
-                    .map_err(err)?;
+                tx.prepare_cached("INSERT INTO groups (stage, name, norm, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![group.stage.as_str(), group.name.as_str(), group.name.norm(), group.description, now])?;
                 (tx.last_insert_rowid(), Some("group.create"))
             }
             Some((id, name, description)) => {
@@ -340,8 +336,11 @@ pub(super) fn declared_in(
                     tx.prepare_cached(
                         "UPDATE groups SET name = ?2, description = ?3 WHERE id = ?1",
                     )?
-                    .execute(params![id, group.name.as_str(), group.description])
-                    .map_err(err)?;
+                    .execute(params![
+                        id,
+                        group.name.as_str(),
+                        group.description
+                    ])?;
                     op = Some("group.update");
                 }
                 (id, op)
@@ -349,19 +348,16 @@ pub(super) fn declared_in(
         };
         let stored: Vec<String> = {
             let mut stmt = tx
-                .prepare_cached("SELECT role FROM group_roles WHERE group_id = ?1 ORDER BY role")
-                .map_err(err)?;
-            let rows = stmt.query_map([id], |r| r.get(0)).map_err(err)?;
-            rows.collect::<Result<_, _>>().map_err(err)?
+                .prepare_cached("SELECT role FROM group_roles WHERE group_id = ?1 ORDER BY role")?;
+            let rows = stmt.query_map([id], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
         };
         let op = if stored != roles {
             tx.prepare_cached("DELETE FROM group_roles WHERE group_id = ?1")?
-                .execute([id])
-                .map_err(err)?;
+                .execute([id])?;
             for role in &roles {
                 tx.prepare_cached("INSERT INTO group_roles (group_id, role) VALUES (?1, ?2)")?
-                    .execute(params![id, role])
-                    .map_err(err)?;
+                    .execute(params![id, role])?;
             }
             op.or(Some("group.roles"))
         } else {
@@ -382,8 +378,7 @@ pub(super) fn declared_in(
                     group.line.unwrap_or(0),
                     roles.join(", ")
                 )
-            ])
-            .map_err(err)?;
+            ])?;
         }
     }
     if changed > 0 {

@@ -343,7 +343,7 @@ fn plan_and_apply(
             outcome: report.outcome(),
             adds: report.summary.adds,
             removes: report.summary.removes,
-            report: &serde_json::to_string(&report.summary).expect("the summary serialises"),
+            summary: &report.summary,
         })?;
         state.purge_audit(config.audit.retention_days)?;
     }
