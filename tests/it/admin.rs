@@ -2340,6 +2340,48 @@ fn backups_during_a_running_reconcile_are_consistent() {
     );
 }
 
+/// SPEC §1 invariant 9: a run killed at any point loses no change and applies none twice; the
+/// next run finishes the work. The kill lands while the run is under way (its run row exists),
+/// before, during or after the apply transaction; every case must end the same.
+#[test]
+fn a_run_killed_midway_loses_nothing_and_doubles_nothing() {
+    let env = big_env();
+    ok(&env, &["groups", "create", "Extra", "--stage", "qa"]);
+    let mut command = env.command();
+    command
+        .args(["-q", "reconcile"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let conn = open(&env.state_path());
+    while count(&conn, "SELECT count(*) FROM runs WHERE outcome = 'running'") == 0 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    let partial = count(&conn, "SELECT count(*) FROM memberships");
+    assert!(
+        partial == 0 || partial == BIG_MEMBERSHIPS,
+        "a killed run left a partial apply: {partial} memberships"
+    );
+    drop(conn);
+
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let conn = open(&env.state_path());
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM memberships"),
+        BIG_MEMBERSHIPS
+    );
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM audit WHERE op = 'add'"),
+        BIG_MEMBERSHIPS,
+        "every membership was added (and audited) exactly once"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 9. Writes beside another writer
 // ---------------------------------------------------------------------------------------------
