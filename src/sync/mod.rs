@@ -522,10 +522,11 @@ fn read_record<'a>(config: &'a Config, plan: &Plan, read: &'a Read) -> Option<Re
 pub fn unix_user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid{}", unsafe_free_uid()))
+        .unwrap_or_else(|_| format!("uid{}", process_uid()))
 }
 
-fn unsafe_free_uid() -> u32 {
+/// The uid owning this process (from `/proc/self`), when no user name is in the environment.
+fn process_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
 }
