@@ -293,6 +293,10 @@ struct Ranks {
     users: Vec<u32>,
     groups: Vec<u32>,
     idps: Vec<u32>,
+    /// The inverse of `users`: the user at each rank.
+    user_at: Vec<UserIdx>,
+    /// The inverse of `groups`: the group at each rank.
+    group_at: Vec<GroupIdx>,
     /// The work counter of [`Plan::work`].
     work: std::cell::Cell<u64>,
 }
@@ -300,7 +304,8 @@ struct Ranks {
 impl Ranks {
     fn new(universe: &Universe, idps: &[IdpInput<'_>]) -> Self {
         let work = std::cell::Cell::new(0u64);
-        fn rank_of<T: Ord>(items: &[T], work: &std::cell::Cell<u64>) -> Vec<u32> {
+        /// (rank of each item, item at each rank).
+        fn rank_of<T: Ord>(items: &[T], work: &std::cell::Cell<u64>) -> (Vec<u32>, Vec<u32>) {
             let mut order: Vec<u32> = (0..items.len() as u32).collect();
             order.sort_unstable_by(|&a, &b| {
                 work.set(work.get() + 1);
@@ -310,7 +315,7 @@ impl Ranks {
             for (rank, &index) in order.iter().enumerate() {
                 ranks[index as usize] = rank as u32;
             }
-            ranks
+            (ranks, order)
         }
         let users: Vec<&str> = universe.users.iter().map(UserKey::as_str).collect();
         let groups: Vec<(&str, &str)> = universe
@@ -319,10 +324,14 @@ impl Ranks {
             .map(|g| (g.stage.as_str(), g.name.as_str()))
             .collect();
         let names: Vec<&str> = idps.iter().map(|i| i.name.as_str()).collect();
+        let (users, user_at) = rank_of(&users, &work);
+        let (groups, group_at) = rank_of(&groups, &work);
         Ranks {
-            users: rank_of(&users, &work),
-            groups: rank_of(&groups, &work),
-            idps: rank_of(&names, &work),
+            users,
+            groups,
+            idps: rank_of(&names, &work).0,
+            user_at,
+            group_at,
             work,
         }
     }
@@ -339,6 +348,14 @@ impl Ranks {
     /// (group rank, user rank) packed so one integer comparison gives the bytewise order.
     fn key(&self, group: GroupIdx, user: UserIdx) -> u64 {
         (u64::from(self.groups[group as usize]) << 32) | u64::from(self.users[user as usize])
+    }
+
+    /// The (group, user) behind a [`Ranks::key`].
+    fn unkey(&self, key: u64) -> (GroupIdx, UserIdx) {
+        (
+            self.group_at[(key >> 32) as usize],
+            self.user_at[(key & u64::from(u32::MAX)) as usize],
+        )
     }
 
     fn compare(&self, a: &Change, b: &Change) -> Ordering {
@@ -359,7 +376,10 @@ fn group_index(universe: &Universe) -> BTreeMap<(&str, &str), GroupIdx> {
 
 /// What one IdP's mappings resolve to in this read.
 struct Resolved {
-    desired: Vec<(GroupIdx, UserIdx, Arc<str>)>,
+    /// (membership key, cause) pairs, unsorted, with duplicates.
+    desired: Vec<(u64, CauseRank)>,
+    /// The IdP groups the mappings name, sorted: a [`CauseRank`] indexes this.
+    causes: Vec<Arc<str>>,
     baseline: Baseline,
     suspicious: Vec<String>,
 }
@@ -396,7 +416,13 @@ fn plan_idp(
         }
     };
     plan.skipped_users += read.directory.skipped_users as u64;
-    let (adds, removes) = diff(position, resolved.desired, &idp.current, ranks);
+    let (adds, removes) = diff(
+        position,
+        resolved.desired,
+        &resolved.causes,
+        &idp.current,
+        ranks,
+    );
 
     let mut suspicious = resolved.suspicious;
     let baseline_had_members = idp.baseline.values().any(|d| d.members > 0);
@@ -473,6 +499,12 @@ fn resolve_mappings(
     let mut baseline = Baseline::new();
     let mut suspicious = Vec::new();
     let mut expanded: BTreeMap<usize, Vec<UserIdx>> = BTreeMap::new();
+    let mut scratch = Vec::new();
+    let key_hashes = key_hashes(universe);
+    // Causes by rank, so two mappings onto one group keep the smallest IdP group as the cause.
+    let mut cause_names: Vec<&str> = idp.mappings.iter().map(|m| m.idp_group.as_str()).collect();
+    cause_names.sort_unstable();
+    cause_names.dedup();
     let mut emptied = BTreeSet::new();
     let inactive = |reason, m: &MappingConfig| InactiveMapping {
         idp: m.idp.clone(),
@@ -547,7 +579,7 @@ fn resolve_mappings(
             }
         };
         let group = &read.directory.groups[found];
-        let digest = digest(universe, members);
+        let digest = digest(&key_hashes, members, &mut scratch);
         let had = idp.baseline.get(&group.id).map_or(0, |d| d.members);
         if digest.members == 0 && had > 0 && emptied.insert(found) {
             suspicious.push(format!(
@@ -556,62 +588,79 @@ fn resolve_mappings(
             ));
         }
         baseline.insert(group.id.clone(), digest);
-        let cause: Arc<str> = Arc::from(mapping.idp_group.as_str());
-        desired.extend(members.iter().map(|&u| (target, u, cause.clone())));
+        let cause = cause_names
+            .binary_search(&mapping.idp_group.as_str())
+            .expect("every mapping's IdP group is ranked") as CauseRank;
+        desired.extend(members.iter().map(|&u| (ranks.key(target, u), cause)));
     }
     plan.inactive.extend(statuses);
     suspicious.sort();
     suspicious.dedup();
     Ok(Resolved {
         desired,
+        causes: cause_names.into_iter().map(Arc::from).collect(),
         baseline,
         suspicious,
     })
 }
 
-/// The digest of a member list sorted by key: count and xxh3 of the keys.
-pub fn digest(universe: &Universe, members_sorted_by_key: &[UserIdx]) -> GroupDigest {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+/// The xxh3 of every user key, indexed like [`Universe::users`]: a group's digest hashes these
+/// rather than the keys, so it reads a small dense array instead of a million scattered strings.
+pub fn key_hashes(universe: &Universe) -> Vec<u64> {
+    universe
+        .users
+        .iter()
+        .map(|k| xxhash_rust::xxh3::xxh3_64(k.as_str().as_bytes()))
+        .collect()
+}
+
+/// The digest of a member list sorted by key: the count, and the xxh3 of the members'
+/// [`key_hashes`] in that order (little-endian), gathered into `scratch` and hashed in one call.
+pub fn digest(
+    key_hashes: &[u64],
+    members_sorted_by_key: &[UserIdx],
+    scratch: &mut Vec<u8>,
+) -> GroupDigest {
+    scratch.clear();
     for &u in members_sorted_by_key {
-        hasher.update(universe.users[u as usize].as_str().as_bytes());
-        hasher.update(b"\n");
+        scratch.extend_from_slice(&key_hashes[u as usize].to_le_bytes());
     }
     GroupDigest {
         members: members_sorted_by_key.len() as u64,
-        hash: hasher.digest(),
+        hash: xxhash_rust::xxh3::xxh3_64(scratch),
     }
 }
 
+/// The rank of a mapping's IdP group among the IdP's mapped groups ([`Resolved::causes`]).
+type CauseRank = u32;
+
 /// One sorted merge of desired against current: (adds, removes).
+///
+/// Both sides are sorted as (packed key, small integer) pairs, so the sorts move 16-byte items
+/// and compare integers only.
 fn diff(
     idp: usize,
-    desired: Vec<(GroupIdx, UserIdx, Arc<str>)>,
-    current: &[Held],
+    mut desired: Vec<(u64, CauseRank)>,
+    causes: &[Arc<str>],
+    held: &[Held],
     ranks: &Ranks,
 ) -> (Vec<Change>, Vec<Change>) {
-    // Sort keys packed into one integer: (group rank, user rank) compare as one u64.
-    let mut desired: Vec<(u64, GroupIdx, UserIdx, Arc<str>)> = desired
-        .into_iter()
-        .map(|(g, u, cause)| (ranks.key(g, u), g, u, cause))
-        .collect();
     desired.sort_unstable_by(|a, b| {
         ranks.tick(1);
-        a.0.cmp(&b.0).then_with(|| a.3.cmp(&b.3))
+        a.cmp(b)
     });
     desired.dedup_by_key(|d| d.0);
-    let mut current: Vec<(u64, &Held)> = current
+    let mut current: Vec<(u64, u32)> = held
         .iter()
-        .map(|h| (ranks.key(h.group, h.user), h))
+        .enumerate()
+        .map(|(i, h)| (ranks.key(h.group, h.user), i as u32))
         .collect();
     current.sort_unstable_by(|a, b| {
         ranks.tick(1);
         a.0.cmp(&b.0)
     });
     let (mut adds, mut removes) = (Vec::new(), Vec::new());
-    let (mut d, mut c) = (
-        desired.into_iter().peekable(),
-        current.into_iter().peekable(),
-    );
+    let (mut d, mut c) = (desired.iter().peekable(), current.iter().peekable());
     loop {
         ranks.tick(1);
         let order = match (d.peek(), c.peek()) {
@@ -622,16 +671,17 @@ fn diff(
         };
         match order {
             Ordering::Less => {
-                let (_, group, user, cause) = d.next().expect("peeked");
+                let &(key, cause) = d.next().expect("peeked");
+                let (group, user) = ranks.unkey(key);
                 adds.push(Change {
                     group,
                     user,
                     idp,
-                    cause,
+                    cause: causes[cause as usize].clone(),
                 });
             }
             Ordering::Greater => {
-                let (_, held) = c.next().expect("peeked");
+                let held = &held[c.next().expect("peeked").1 as usize];
                 removes.push(Change {
                     group: held.group,
                     user: held.user,

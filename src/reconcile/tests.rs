@@ -576,3 +576,33 @@ fn work_grows_near_linearly_with_memberships() {
         );
     }
 }
+
+/// A group's digest is its member count and the xxh3 of its members' key hashes in key order:
+/// the same members give the same digest, a different member or order a different one.
+#[test]
+fn digest_hashes_the_member_keys_in_order() {
+    let keys = ["ana@example.com", "bo@example.com", "ça@example.com"];
+    let universe = Universe {
+        users: keys.iter().map(|k| UserKey::parse(k).unwrap()).collect(),
+        groups: Vec::new(),
+    };
+    let hashes = super::key_hashes(&universe);
+    assert_eq!(
+        hashes[2],
+        xxhash_rust::xxh3::xxh3_64("ça@example.com".as_bytes())
+    );
+    let mut expected = Vec::new();
+    for &h in &hashes {
+        expected.extend_from_slice(&h.to_le_bytes());
+    }
+    let mut scratch = Vec::new();
+    let all = super::digest(&hashes, &[0, 1, 2], &mut scratch);
+    assert_eq!(all.members, 3);
+    assert_eq!(all.hash, xxhash_rust::xxh3::xxh3_64(&expected));
+    assert_eq!(all, super::digest(&hashes, &[0, 1, 2], &mut scratch));
+    assert_ne!(
+        all.hash,
+        super::digest(&hashes, &[0, 2, 1], &mut scratch).hash
+    );
+    assert_ne!(all.hash, super::digest(&hashes, &[0, 1], &mut scratch).hash);
+}

@@ -2,6 +2,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::params;
 
@@ -27,8 +28,8 @@ pub struct LoadedGroup {
 pub struct LoadedIdp {
     /// Its `sources` id, when it ever wrote anything.
     pub source: Option<i64>,
-    /// Its memberships in the served stages: (group id, user id, cause).
-    pub held: Vec<(i64, i64, Arc<str>)>,
+    /// Its memberships in the served stages: (group id, user id, index into [`Loaded::causes`]).
+    pub held: Vec<(i64, i64, u32)>,
     /// Its last applied read.
     pub baseline: Baseline,
     /// The immutable ids stored for its users.
@@ -44,13 +45,46 @@ pub struct Loaded {
     pub users: Vec<(i64, String)>,
     /// Per requested IdP, in request order.
     pub idps: Vec<LoadedIdp>,
+    /// The causes memberships name, shared: index 0 is "no cause".
+    pub causes: Vec<Arc<str>>,
     /// The state generation this was read at.
     pub generation: i64,
+}
+
+impl Loaded {
+    /// Keeps the IdPs of `wanted`, in that order, from a load made for `loaded_for`.
+    ///
+    /// # Panics
+    /// When `wanted` names an IdP `loaded_for` does not: planning it from nothing would look
+    /// like every membership being new.
+    pub fn only(mut self, loaded_for: &[IdpName], wanted: &[IdpName]) -> Loaded {
+        let mut by_name: std::collections::BTreeMap<&IdpName, LoadedIdp> =
+            loaded_for.iter().zip(self.idps.drain(..)).collect();
+        self.idps = wanted
+            .iter()
+            .map(|name| by_name.remove(name).expect("every wanted IdP was loaded"))
+            .collect();
+        self
+    }
 }
 
 impl State {
     /// Loads groups, users and, per IdP, its memberships in `stages`, baseline and stored ids.
     pub fn load(&mut self, idps: &[IdpName], stages: &[Stage]) -> Result<Loaded, StateError> {
+        let never = AtomicBool::new(false);
+        Ok(self
+            .load_unless(idps, stages, &never)?
+            .expect("not cancelled"))
+    }
+
+    /// [`State::load`], giving up with `None` once `cancelled` is set: a run starts loading
+    /// beside its IdP reads and stops when every IdP turns out unchanged.
+    pub fn load_unless(
+        &mut self,
+        idps: &[IdpName],
+        stages: &[Stage],
+        cancelled: &AtomicBool,
+    ) -> Result<Option<Loaded>, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -139,29 +173,40 @@ impl State {
             .enumerate()
             .filter_map(|(i, idp)| idp.source.map(|s| (s, i)))
             .collect();
+        if cancelled.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         if !wanted.is_empty() {
-            let mut causes: HashMap<i64, Arc<str>> = HashMap::default();
+            // Cause row ids map to indexes into `loaded.causes` through a dense array.
+            loaded.causes.push(Arc::from(""));
+            let mut cause_index: Vec<u32> = Vec::new();
             let mut stmt = tx
                 .prepare("SELECT id, idp_group FROM causes")
                 .map_err(err)?;
             let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        Arc::<str>::from(r.get::<_, String>(1)?),
-                    ))
-                })
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
                 .map_err(err)?;
             for row in rows {
                 let (id, cause) = row.map_err(err)?;
-                causes.insert(id, cause);
+                let Ok(id) = usize::try_from(id) else {
+                    continue;
+                };
+                if cause_index.len() <= id {
+                    cause_index.resize(id + 1, 0);
+                }
+                cause_index[id] = loaded.causes.len() as u32;
+                loaded.causes.push(Arc::from(cause));
             }
-            let none: Arc<str> = Arc::from("");
             let mut stmt = tx
                 .prepare("SELECT group_id, user_id, source, cause FROM memberships")
                 .map_err(err)?;
             let mut rows = stmt.query([]).map_err(err)?;
+            let mut scanned = 0u32;
             while let Some(row) = rows.next().map_err(err)? {
+                scanned = scanned.wrapping_add(1);
+                if scanned.is_multiple_of(65_536) && cancelled.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
                 let source: i64 = row.get(2).map_err(err)?;
                 let Some(&index) = wanted.get(&source) else {
                     continue;
@@ -177,15 +222,16 @@ impl State {
                 }
                 let cause_id: Option<i64> = row.get(3).map_err(err)?;
                 let cause = cause_id
-                    .and_then(|id| causes.get(&id))
-                    .unwrap_or(&none)
-                    .clone();
+                    .and_then(|id| usize::try_from(id).ok())
+                    .and_then(|id| cause_index.get(id))
+                    .copied()
+                    .unwrap_or(0);
                 loaded.idps[index]
                     .held
                     .push((group, row.get(1).map_err(err)?, cause));
             }
         }
         tx.finish().map_err(err)?;
-        Ok(loaded)
+        Ok(Some(loaded))
     }
 }

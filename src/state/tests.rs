@@ -136,6 +136,18 @@ fn applies_are_conditional_audited_and_move_the_baseline() {
         loaded.idps[0].external_ids.values().collect::<Vec<_>>(),
         ["u1"]
     );
+    // A run that finds every IdP unchanged cancels the load it started beside the reads.
+    let cancelled = std::sync::atomic::AtomicBool::new(true);
+    let gave_up = state.load_unless(std::slice::from_ref(&idp), &[stage()], &cancelled);
+    assert!(gave_up.unwrap().is_none());
+    // A load kept for some IdPs of a larger request hands back those, in the order asked.
+    let other = IdpName::parse("other").unwrap();
+    let both = state
+        .load(&[other.clone(), idp.clone()], &[stage()])
+        .unwrap();
+    let only = both.only(&[other, idp.clone()], std::slice::from_ref(&idp));
+    assert_eq!(only.idps.len(), 1);
+    assert_eq!(only.idps[0].held.len(), 1);
     // A direct provenance on the same membership survives the IdP's removal.
     let key = UserKey::parse("ana@x.com").unwrap();
     state

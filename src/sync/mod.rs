@@ -9,13 +9,15 @@ mod document;
 mod world;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::{error, info, warn};
 
-use crate::config::{Config, MappingConfig};
+use crate::config::{Config, DeclaredGroup, MappingConfig};
 use crate::directory::Directory;
-use crate::model::IdpName;
+use crate::model::{IdpName, Stage};
 use crate::reconcile::{
     Baseline, Held, IdpInput, IdpRead, Outcome, Plan, Policy, UserIdx, reconcile,
 };
@@ -91,20 +93,95 @@ pub async fn sync_once(
     } else {
         run_blocking(|| unchanged_candidates(config, &selected))?
     };
-    let reads = read_idps(
-        config,
-        &selected,
-        &stored,
-        options.dry_run,
-        &run_id,
-        progress,
-    )
-    .await;
+    let locks = if options.dry_run {
+        selected.iter().map(|_| Ok(None)).collect()
+    } else {
+        let holder = format!("pid {} run {run_id}", std::process::id());
+        run_blocking(|| {
+            selected
+                .iter()
+                .map(|idp| {
+                    lock::acquire(
+                        &config.daemon.state,
+                        &idp.name,
+                        config.daemon.run_wait,
+                        &holder,
+                    )
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+                })
+                .collect()
+        })
+    };
+    // The state is opened and loaded beside the reads: at scale each takes a few tenths of a
+    // second, and the IdPs' memberships only change under the run locks already held.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let preparing = tokio::task::spawn_blocking({
+        let prepare = Prepare {
+            path: config.daemon.state.clone(),
+            dry_run: options.dry_run,
+            run_id: run_id.clone(),
+            declared: if options.dry_run {
+                Vec::new()
+            } else {
+                config.groups.clone()
+            },
+            idps: selected.iter().map(|i| i.name.clone()).collect(),
+            stages: config.daemon.stages.clone(),
+            cancel: cancel.clone(),
+        };
+        move || prepare.run()
+    });
+    let reads = read_idps(&selected, &stored, locks, progress).await;
     progress.set_message("reconciling");
     tracing::debug!(idps = reads.len(), "IdPs read.");
     let (unchanged, reads): (Vec<Read>, Vec<Read>) =
         reads.into_iter().partition(|r| r.unchanged.is_some());
-    run_blocking(|| plan_and_apply(config, options, &run_id, reads, unchanged))
+    if reads.iter().all(|r| r.result.is_err()) {
+        // Nothing to reconcile: stop the membership scan.
+        cancel.store(true, Ordering::Relaxed);
+    }
+    let (state, loaded) = match preparing.await {
+        Ok(prepared) => prepared?,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    run_blocking(|| plan_and_apply(config, options, &run_id, reads, unchanged, state, loaded))
+}
+
+/// Opens the state for a run and loads what the selected IdPs hold, on a blocking thread.
+struct Prepare {
+    path: PathBuf,
+    dry_run: bool,
+    run_id: String,
+    /// The declared groups to create or align first (real runs).
+    declared: Vec<DeclaredGroup>,
+    idps: Vec<IdpName>,
+    stages: Vec<Stage>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// The opened state and, unless cancelled, what it holds for the selected IdPs.
+type Prepared = (State, Option<(Vec<IdpName>, Loaded)>);
+
+impl Prepare {
+    fn run(self) -> Result<Prepared, SyncError> {
+        let mut state = if self.dry_run {
+            State::open_read_only(&self.path)?
+        } else {
+            let mut state = State::open(&self.path)?;
+            state.begin_run(&self.run_id, &format!("cli:{}", unix_user()))?;
+            let changed = state.sync_declared(&self.declared, &format!("run:{}", self.run_id))?;
+            if changed > 0 {
+                info!(
+                    groups = changed,
+                    "Declared groups created or updated from the configuration."
+                );
+            }
+            state
+        };
+        let loaded = state.load_unless(&self.idps, &self.stages, &self.cancel)?;
+        Ok((state, loaded.map(|l| (self.idps, l))))
+    }
 }
 
 fn select_idps<'a>(
@@ -151,32 +228,23 @@ fn unchanged_candidates(
 }
 
 async fn read_idps(
-    config: &Config,
     idps: &[&crate::config::IdpConfig],
     stored: &[Option<StoredRead>],
-    dry_run: bool,
-    run_id: &str,
+    locks: Vec<Result<Option<RunLock>, String>>,
     progress: &indicatif::ProgressBar,
 ) -> Vec<Read> {
-    let holder = format!("pid {} run {run_id}", std::process::id());
-    let reads = idps.iter().zip(stored).map(|(idp, stored)| {
-        let holder = holder.clone();
+    let reads = idps.iter().zip(stored).zip(locks).map(|((idp, stored), lock)| {
         async move {
-            let lock = if dry_run {
-                None
-            } else {
-                let (state, name, wait) = (config.daemon.state.clone(), idp.name.clone(), config.daemon.run_wait);
-                match run_blocking(|| lock::acquire(&state, &name, wait, &holder)) {
-                    Ok(lock) => Some(lock),
-                    Err(e) => {
-                        return Read {
-                            name: idp.name.clone(),
-                            result: Err(e.to_string()),
-                            fingerprint: None,
-                            unchanged: None,
-                            _lock: None,
-                        };
-                    }
+            let lock = match lock {
+                Ok(lock) => lock,
+                Err(e) => {
+                    return Read {
+                        name: idp.name.clone(),
+                        result: Err(e),
+                        fingerprint: None,
+                        unchanged: None,
+                        _lock: None,
+                    };
                 }
             };
             progress.set_message(format!("reading {}", idp.name));
@@ -221,23 +289,14 @@ fn plan_and_apply(
     run_id: &str,
     reads: Vec<Read>,
     unchanged: Vec<Read>,
+    mut state: State,
+    loaded: Option<(Vec<IdpName>, Loaded)>,
 ) -> Result<RunOutput, SyncError> {
-    let mut state = if options.dry_run {
-        State::open_read_only(&config.daemon.state)?
-    } else {
-        let mut state = State::open(&config.daemon.state)?;
-        state.begin_run(run_id, &format!("cli:{}", unix_user()))?;
-        let changed = state.sync_declared(&config.groups, &format!("run:{run_id}"))?;
-        if changed > 0 {
-            info!(
-                groups = changed,
-                "Declared groups created or updated from the configuration."
-            );
-        }
-        state
-    };
     let names: Vec<IdpName> = reads.iter().map(|r| r.name.clone()).collect();
-    let loaded = state.load(&names, &config.daemon.stages)?;
+    let loaded = match loaded {
+        Some((loaded_for, loaded)) => loaded.only(&loaded_for, &names),
+        None => state.load(&names, &config.daemon.stages)?,
+    };
     tracing::debug!(
         groups = loaded.groups.len(),
         users = loaded.users.len(),
@@ -295,7 +354,7 @@ fn plan_and_apply(
                     Some(Held {
                         group: lookup(&group_of, *g)?,
                         user: lookup(&user_of, *u)?,
-                        cause: cause.clone(),
+                        cause: loaded.causes[*cause as usize].clone(),
                     })
                 })
                 .collect(),
