@@ -9,11 +9,19 @@
 //! - `lock`: the per-IdP run lock.
 //! - `scenario`: the "done when" scenario of the core issue.
 //! - `shortcut`: the unchanged-read shortcut gives the plan a full read gives, and any change turns it off.
+//! - `ldap`, with `slapd`, `ldap_fixture` and `cut_proxy`: the LDAP IdP against a real OpenLDAP server.
+//! - `ad`, with `fake_ad`: the LDAP IdP in Active Directory mode against a fake AD (ldap3_proto).
 
+mod ad;
 mod admin;
 mod bad_input;
 mod cli;
 mod common;
+mod cut_proxy;
+mod fake_ad;
+mod ldap;
+mod ldap_fixture;
 mod lock;
 mod scenario;
 mod shortcut;
+mod slapd;

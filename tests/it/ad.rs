@@ -1,0 +1,1 @@
+//! The LDAP IdP in Active Directory mode against the fake AD.

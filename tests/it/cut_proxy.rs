@@ -1,0 +1,1 @@
+//! A loopback TCP proxy that cuts an LDAP connection after N messages.

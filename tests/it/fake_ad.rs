@@ -1,0 +1,1 @@
+//! A fake Active Directory served with ldap3_proto.

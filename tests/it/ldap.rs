@@ -1,0 +1,1 @@
+//! The LDAP IdP against a real slapd.

@@ -1,0 +1,1 @@
+//! The LDIF fixtures of the LDAP tests.

@@ -1,0 +1,1 @@
+//! A throwaway slapd for the LDAP tests.
