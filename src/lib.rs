@@ -8,6 +8,7 @@
 //! | [`config`] | the TOML file and overrides → a validated [`config::Config`] | be re-validated elsewhere |
 //! | [`model`] | names, stages, roles, user keys, provenances | do I/O |
 //! | [`directory`] | an IdP read (snapshot) → checked, expanded groups | do I/O |
+//! | [`dn`] | LDAP distinguished names in one normalised form | do I/O |
 //! | [`reconcile`] | desired + current + policy → plan with per-IdP refusals | do I/O or read the clock |
 //! | [`source`] | reading IdPs into checked directories, complete or failed | write state |
 //! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod directory;
+pub mod dn;
 pub mod model;
 pub mod plan;
 pub mod reconcile;

@@ -1,0 +1,293 @@
+//! Reading a whole directory into a [`Snapshot`]: users (key, immutable id, enabled), groups of
+//! the three common schemas (or Active Directory's), and their members resolved to ids.
+//!
+//! Group ids are normalised DNs; user ids are the immutable ids (`entryUUID`, `objectGUID`).
+//! Member values that name nothing read — a placeholder DN, an entry outside the bases or
+//! filters — are left out, not errors: directories are full of them.
+
+use std::collections::{HashMap, HashSet};
+
+use ldap3::{Ldap, ldap_escape};
+
+use crate::config::LdapConfig;
+use crate::directory::{Snapshot, SnapshotGroup, SnapshotUser};
+use crate::dn;
+use crate::source::SourceError;
+
+use super::search::{self, Entry};
+
+/// Active Directory's `userAccountControl` bit for a disabled account (ADS_UF_ACCOUNTDISABLE).
+const ACCOUNT_DISABLED: u32 = 0x2;
+
+/// LDAP_MATCHING_RULE_IN_CHAIN: transitive membership, evaluated by Active Directory.
+const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
+
+/// Reads every user and group and resolves members; any failure fails the whole read.
+pub async fn snapshot(
+    ldap: &mut Ldap,
+    config: &LdapConfig,
+    user_key: &str,
+) -> Result<Snapshot, SourceError> {
+    let mut user_attrs = vec![
+        user_key,
+        config.user_id_attr.as_str(),
+        config.uid_attr.as_str(),
+    ];
+    if let Some(attr) = &config.disabled_attr {
+        user_attrs.push(attr);
+    }
+    if config.active_directory {
+        user_attrs.push("userAccountControl");
+    }
+    let user_entries = search::paged(
+        ldap,
+        config,
+        "users",
+        &config.user_base_dn,
+        &config.user_filter,
+        &user_attrs,
+    )
+    .await?;
+    let mut group_attrs = vec![config.group_name_attr.as_str()];
+    group_attrs.extend(config.member_attrs.iter().map(String::as_str));
+    if let Some(attr) = &config.member_uid_attr {
+        group_attrs.push(attr);
+    }
+    let group_entries = search::paged(
+        ldap,
+        config,
+        "groups",
+        &config.group_base_dn,
+        &config.group_filter,
+        &group_attrs,
+    )
+    .await?;
+
+    let users = Users::index(config, user_key, &user_entries)?;
+    let group_ids: Vec<String> = group_entries
+        .iter()
+        .map(|g| normalised(config, &g.dn))
+        .collect::<Result<_, _>>()?;
+    let known_groups: HashSet<&str> = group_ids.iter().map(String::as_str).collect();
+    let mut ignored = 0usize;
+    let mut groups = Vec::with_capacity(group_entries.len());
+    for (entry, id) in group_entries.iter().zip(&group_ids) {
+        let mut members = Vec::new();
+        let mut nests = false;
+        for attr in &config.member_attrs {
+            for value in search::all_values(ldap, config, entry, attr).await? {
+                let Some(member) = dn::normalise(strip_unique_id(&value)) else {
+                    ignored += 1;
+                    continue;
+                };
+                if let Some(user) = users.by_dn.get(&member) {
+                    members.push(user.clone());
+                } else if known_groups.contains(member.as_str()) {
+                    nests = true;
+                    members.push(member);
+                } else {
+                    ignored += 1;
+                }
+            }
+        }
+        if let Some(attr) = &config.member_uid_attr {
+            for uid in search::values(entry, attr) {
+                match users.by_uid.get(&uid.trim().to_lowercase()) {
+                    Some(user) => members.push(user.clone()),
+                    None => ignored += 1,
+                }
+            }
+        }
+        if nests && config.in_chain {
+            members = in_chain_members(ldap, config, &users, &entry.dn).await?;
+        }
+        let name = search::first(entry, &config.group_name_attr)
+            .map_or_else(|| entry.dn.clone(), str::to_owned);
+        groups.push(SnapshotGroup {
+            id: id.clone(),
+            name,
+            members,
+        });
+    }
+    if ignored > 0 {
+        tracing::debug!(
+            ignored,
+            "Member values naming no user or group that was read were left out."
+        );
+    }
+    Ok(Snapshot {
+        users: users.snapshot,
+        groups,
+    })
+}
+
+/// The users read, with the ways groups refer to them.
+struct Users {
+    snapshot: Vec<SnapshotUser>,
+    /// Normalised DN → user id.
+    by_dn: HashMap<String, String>,
+    /// Lower-cased uid → user id (posixGroup `memberUid`).
+    by_uid: HashMap<String, String>,
+}
+
+impl Users {
+    fn index(config: &LdapConfig, user_key: &str, entries: &[Entry]) -> Result<Users, SourceError> {
+        let mut users = Users {
+            snapshot: Vec::with_capacity(entries.len()),
+            by_dn: HashMap::with_capacity(entries.len()),
+            by_uid: HashMap::with_capacity(entries.len()),
+        };
+        for entry in entries {
+            let id = immutable_id(entry, &config.user_id_attr).ok_or_else(|| {
+                SourceError::Invalid(format!(
+                    "{}: user {:?} has no {} (user_id_attr)",
+                    config.url, entry.dn, config.user_id_attr
+                ))
+            })?;
+            users
+                .by_dn
+                .insert(normalised(config, &entry.dn)?, id.clone());
+            if let Some(uid) = search::first(entry, &config.uid_attr) {
+                users.by_uid.insert(uid.trim().to_lowercase(), id.clone());
+            }
+            users.snapshot.push(SnapshotUser {
+                id,
+                key: search::first(entry, user_key).map(str::to_owned),
+                enabled: enabled(config, entry),
+            });
+        }
+        Ok(users)
+    }
+}
+
+/// Whether the account may be a member.
+fn enabled(config: &LdapConfig, entry: &Entry) -> bool {
+    if config.active_directory {
+        let control = search::first(entry, "userAccountControl")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(0);
+        return control & ACCOUNT_DISABLED == 0;
+    }
+    let Some(attr) = &config.disabled_attr else {
+        return true;
+    };
+    let values = search::values(entry, attr);
+    match &config.disabled_value {
+        None => values.is_empty(),
+        Some(disabled) => !values
+            .iter()
+            .any(|v| v.trim().eq_ignore_ascii_case(disabled.trim())),
+    }
+}
+
+/// The immutable id: text as given, or a binary GUID (`objectGUID`) in its usual text form.
+fn immutable_id(entry: &Entry, attr: &str) -> Option<String> {
+    if let Some(bytes) = search::first_binary(entry, attr) {
+        return Some(guid_or_hex(bytes));
+    }
+    let text = search::first(entry, attr)?;
+    // A GUID whose 16 bytes happen to be valid UTF-8 arrives as text.
+    if attr.eq_ignore_ascii_case("objectGUID") && text.len() == 16 {
+        return Some(guid_or_hex(text.as_bytes()));
+    }
+    Some(text.to_owned())
+}
+
+/// A 16-byte GUID in the text form Windows shows (the first three fields are little-endian);
+/// other binary values in hex.
+fn guid_or_hex(bytes: &[u8]) -> String {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    if bytes.len() != 16 {
+        return hex(bytes);
+    }
+    let reversed = |range: std::ops::Range<usize>| {
+        let mut part = bytes[range].to_vec();
+        part.reverse();
+        hex(&part)
+    };
+    format!(
+        "{}-{}-{}-{}-{}",
+        reversed(0..4),
+        reversed(4..6),
+        reversed(6..8),
+        hex(&bytes[8..10]),
+        hex(&bytes[10..16])
+    )
+}
+
+/// `uniqueMember` values may end in an optional UID, `#'0101'B` (RFC 4517 NameAndOptionalUID).
+fn strip_unique_id(value: &str) -> &str {
+    match value.rfind("#'") {
+        Some(at) if value.ends_with("'B") => &value[..at],
+        _ => value,
+    }
+}
+
+fn normalised(config: &LdapConfig, entry_dn: &str) -> Result<String, SourceError> {
+    dn::normalise(entry_dn).ok_or_else(|| {
+        SourceError::Invalid(format!(
+            "{} returned an entry with a malformed DN {entry_dn:?}",
+            config.url
+        ))
+    })
+}
+
+/// Every user in `group_dn` at any depth, as Active Directory evaluates it (one paged search).
+async fn in_chain_members(
+    ldap: &mut Ldap,
+    config: &LdapConfig,
+    users: &Users,
+    group_dn: &str,
+) -> Result<Vec<String>, SourceError> {
+    let filter = format!(
+        "(&{}(memberOf:{IN_CHAIN}:={}))",
+        config.user_filter,
+        ldap_escape(group_dn)
+    );
+    let entries = search::paged(
+        ldap,
+        config,
+        "nested members",
+        &config.user_base_dn,
+        &filter,
+        &["1.1"],
+    )
+    .await?;
+    let mut members = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        if let Some(id) = users.by_dn.get(&normalised(config, &entry.dn)?) {
+            members.push(id.clone());
+        }
+    }
+    Ok(members)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids_read_the_way_windows_writes_them() {
+        let bytes = [
+            0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+            0xee, 0xff,
+        ];
+        assert_eq!(guid_or_hex(&bytes), "00112233-4455-6677-8899-aabbccddeeff");
+        assert_eq!(guid_or_hex(&[1, 2]), "0102");
+    }
+
+    #[test]
+    fn unique_member_uids_are_stripped() {
+        assert_eq!(strip_unique_id("uid=a,dc=x#'0101'B"), "uid=a,dc=x");
+        assert_eq!(strip_unique_id("uid=a,dc=x"), "uid=a,dc=x");
+        assert_eq!(strip_unique_id("cn=a#b,dc=x"), "cn=a#b,dc=x");
+    }
+
+    #[test]
+    fn filter_values_are_escaped_per_rfc_4515() {
+        assert_eq!(
+            ldap_escape("cn=R&D (EMEA) *\\x\0,dc=x"),
+            "cn=R&D \\28EMEA\\29 \\2a\\5cx\\00,dc=x"
+        );
+    }
+}
