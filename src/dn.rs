@@ -6,27 +6,102 @@
 //! values of a multi-valued RDN sorted. Values compare case-insensitively, as `cn`, `ou`, `dc` and
 //! `uid` do in every common schema.
 
+use std::borrow::Cow;
+
 /// The normalised form of `dn`, or `None` when it is not a distinguished name.
 ///
-/// The empty DN (the root) normalises to the empty string.
+/// The empty DN (the root) normalises to the empty string. One pass, writing the result as it
+/// goes: a read normalises every `member` value, a hundred thousand of them and more.
 pub fn normalise(dn: &str) -> Option<String> {
-    let rdns = parse(dn)?;
-    let mut out = String::with_capacity(dn.len());
-    for (i, mut rdn) in rdns.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        rdn.sort();
-        for (j, (kind, value)) in rdn.iter().enumerate() {
-            if j > 0 {
-                out.push('+');
-            }
-            out.push_str(kind);
-            out.push('=');
-            out.push_str(&escape(value));
+    normalised(dn).map(Cow::into_owned)
+}
+
+/// [`normalise`], borrowing `dn` when it is in normal form already (most DNs an OpenLDAP server
+/// returns are).
+pub fn normalised(dn: &str) -> Option<Cow<'_, str>> {
+    if let Some(plain) = plain(dn) {
+        return Some(plain);
+    }
+    parse_and_write(dn).map(Cow::Owned)
+}
+
+/// The common case without parsing: a DN of letters, digits, `.`, `_`, `@`, `-` and spaces inside
+/// values only, whose normal form is its lower-case copy. `None` when it needs the full parse.
+fn plain(dn: &str) -> Option<Cow<'_, str>> {
+    let bytes = dn.as_bytes();
+    if bytes.first().is_none_or(|&b| b == b' ') || bytes.last() == Some(&b' ') {
+        return None;
+    }
+    for (i, &c) in bytes.iter().enumerate() {
+        match c {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'@' | b'-' | b'=' | b',' => {}
+            // Not first or last (checked above); spaces beside a separator are insignificant.
+            b' ' if !matches!(bytes[i - 1], b',' | b'=' | b' ')
+                && !matches!(bytes[i + 1], b',' | b'=' | b' ') => {}
+            _ => return None,
         }
     }
-    Some(out)
+    let lower = if dn.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(dn.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(dn)
+    };
+    for rdn in lower.split(',') {
+        let (kind, _) = rdn.split_once('=')?;
+        if !valid_type(kind) {
+            return None;
+        }
+    }
+    Some(lower)
+}
+
+/// The full RFC 4514 parse, writing the normal form as it goes.
+fn parse_and_write(dn: &str) -> Option<String> {
+    let bytes = dn.as_bytes();
+    if bytes.iter().all(|&b| b == b' ') {
+        return Some(String::new());
+    }
+    let mut out = String::with_capacity(dn.len());
+    // The (type=value) texts of a multi-valued RDN, sorted before they are written.
+    let mut pending: Vec<String> = Vec::new();
+    let mut value = Vec::with_capacity(64);
+    let mut i = 0;
+    loop {
+        while bytes.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i] != b'=' {
+            i += 1;
+        }
+        if i == bytes.len() {
+            return None;
+        }
+        let kind = dn[start..i].trim_end();
+        if !valid_type(kind) {
+            return None;
+        }
+        i += 1;
+        let end = read_value(bytes, &mut i, &mut value)?;
+        let text = std::str::from_utf8(&value).ok()?;
+        if end == Some(b'+') || !pending.is_empty() {
+            let mut ava = String::with_capacity(kind.len() + text.len() + 1);
+            write_ava(&mut ava, kind, text);
+            pending.push(ava);
+            if end != Some(b'+') {
+                pending.sort();
+                out.push_str(&pending.join("+"));
+                pending.clear();
+            }
+        } else {
+            write_ava(&mut out, kind, text);
+        }
+        match end {
+            None => return Some(out),
+            Some(b'+') => {}
+            Some(_) => out.push(','),
+        }
+    }
 }
 
 /// Whether normalised DN `dn` lies at or below normalised DN `base`.
@@ -34,106 +109,96 @@ pub fn is_within(dn: &str, base: &str) -> bool {
     base.is_empty() || dn == base || dn.ends_with(&format!(",{base}"))
 }
 
-/// One attribute type and value of an RDN, both lower-cased, the value unescaped.
-type Ava = (String, String);
+/// An attribute type: a descriptor (a letter, then letters, digits, hyphens) or an OID.
+fn valid_type(kind: &str) -> bool {
+    let descriptor = kind.starts_with(|c: char| c.is_ascii_alphabetic())
+        && kind.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    let oid = !kind.is_empty()
+        && kind
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+    descriptor || oid
+}
 
-/// Splits `dn` into RDNs of (type, value) pairs, or `None` when it is malformed.
-fn parse(dn: &str) -> Option<Vec<Vec<Ava>>> {
-    let dn = dn.trim();
-    if dn.is_empty() {
-        return Some(Vec::new());
+/// Reads a value from `bytes[*i..]` into `value`, unescaped, without the spaces around it, up to
+/// an unescaped `,`, `;` or `+` (returned; `None` at the end). `None` inside: a broken escape.
+fn read_value(bytes: &[u8], i: &mut usize, value: &mut Vec<u8>) -> Option<Option<u8>> {
+    value.clear();
+    // Length of the value without trailing spaces that were not escaped.
+    let mut significant = 0;
+    let mut started = false;
+    while *i < bytes.len() {
+        let c = bytes[*i];
+        *i += 1;
+        match c {
+            b',' | b';' | b'+' => {
+                value.truncate(significant);
+                return Some(Some(c));
+            }
+            b'\\' => {
+                let next = *bytes.get(*i)?;
+                if next.is_ascii_hexdigit() {
+                    let pair = bytes.get(*i..*i + 2)?;
+                    let hex = std::str::from_utf8(pair).ok()?;
+                    value.push(u8::from_str_radix(hex, 16).ok()?);
+                    *i += 2;
+                } else {
+                    let width = match next {
+                        0..0x80 => 1,
+                        0xc0..0xe0 => 2,
+                        0xe0..0xf0 => 3,
+                        0xf0.. => 4,
+                        _ => return None,
+                    };
+                    value.extend_from_slice(bytes.get(*i..*i + width)?);
+                    *i += width;
+                }
+                started = true;
+                significant = value.len();
+            }
+            b' ' if !started => {}
+            _ => {
+                value.push(c);
+                started = true;
+                if c != b' ' {
+                    significant = value.len();
+                }
+            }
+        }
     }
-    let mut rdns = Vec::new();
-    let mut rdn = Vec::new();
-    let mut chars = dn.chars().peekable();
-    loop {
-        // The attribute type: a descriptor (letter, then letters, digits, hyphens) or an OID.
-        let mut kind = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' {
-                break;
-            }
-            kind.push(c);
-            chars.next();
+    value.truncate(significant);
+    Some(None)
+}
+
+/// Writes `type=value`, both lower-cased, the value escaped the one way RFC 4514 §2.4 prescribes.
+fn write_ava(out: &mut String, kind: &str, value: &str) {
+    out.extend(kind.chars().map(|c| c.to_ascii_lowercase()));
+    out.push('=');
+    if value.is_ascii() {
+        let last = value.len().saturating_sub(1);
+        for (i, c) in value.bytes().enumerate() {
+            escape_into(out, char::from(c.to_ascii_lowercase()), i == 0, i == last);
         }
-        chars.next()?; // '='
-        let kind = kind.trim().to_lowercase();
-        let descriptor = kind.starts_with(|c: char| c.is_ascii_alphabetic())
-            && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        let oid = !kind.is_empty()
-            && kind
-                .split('.')
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-        if !(descriptor || oid) {
-            return None;
-        }
-        // The value, up to an unescaped ',', ';' or '+'.
-        let mut bytes = Vec::new();
-        // Length of the value without trailing spaces that were not escaped.
-        let mut significant = 0;
-        let mut started = false;
-        let mut end = None;
-        while let Some(c) = chars.next() {
-            match c {
-                ',' | ';' | '+' => {
-                    end = Some(c);
-                    break;
-                }
-                '\\' => {
-                    let next = chars.next()?;
-                    if next.is_ascii_hexdigit() {
-                        let low = chars.next().filter(char::is_ascii_hexdigit)?;
-                        let byte = u8::from_str_radix(&format!("{next}{low}"), 16).ok()?;
-                        bytes.push(byte);
-                    } else {
-                        let mut buf = [0; 4];
-                        bytes.extend_from_slice(next.encode_utf8(&mut buf).as_bytes());
-                    }
-                    started = true;
-                    significant = bytes.len();
-                }
-                ' ' if !started => {}
-                _ => {
-                    let mut buf = [0; 4];
-                    bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    started = true;
-                    if c != ' ' {
-                        significant = bytes.len();
-                    }
-                }
-            }
-        }
-        bytes.truncate(significant);
-        let value = String::from_utf8(bytes).ok()?.to_lowercase();
-        rdn.push((kind, value));
-        match end {
-            Some('+') => {}
-            Some(_) => rdns.push(std::mem::take(&mut rdn)),
-            None => {
-                rdns.push(rdn);
-                return Some(rdns);
-            }
+    } else {
+        let lower = value.to_lowercase();
+        let last = lower.chars().count().saturating_sub(1);
+        for (i, c) in lower.chars().enumerate() {
+            escape_into(out, c, i == 0, i == last);
         }
     }
 }
 
-/// Escapes a value the way RFC 4514 §2.4 prescribes.
-fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let last = value.chars().count().saturating_sub(1);
-    for (i, c) in value.chars().enumerate() {
-        match c {
-            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '#' if i == 0 => out.push_str("\\#"),
-            ' ' if i == 0 || i == last => out.push_str("\\ "),
-            '\0' => out.push_str("\\00"),
-            _ => out.push(c),
+fn escape_into(out: &mut String, c: char, first: bool, last: bool) {
+    match c {
+        '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+            out.push('\\');
+            out.push(c);
         }
+        '#' if first => out.push_str("\\#"),
+        ' ' if first || last => out.push_str("\\ "),
+        '\0' => out.push_str("\\00"),
+        _ => out.push(c),
     }
-    out
 }
 
 #[cfg(test)]
@@ -189,6 +254,49 @@ mod tests {
         }
         assert_eq!(normalise("").as_deref(), Some(""));
         assert_eq!(normalise("2.5.4.3=x").as_deref(), Some("2.5.4.3=x"));
+    }
+
+    proptest::proptest! {
+        /// Any DN written with ldap3's RFC 4514 escaping, in any case and with spaces around the
+        /// separators, normalises to one form, and normalising that form changes nothing.
+        #[test]
+        fn every_spelling_of_a_dn_normalises_alike(
+            rdns in proptest::collection::vec(("[a-z][a-z0-9-]{0,5}", "[a-zA-Z0-9 ,+=#;<>\\\\\"()*é]{1,12}"), 1..5),
+            upper in proptest::bool::ANY,
+            spaced in proptest::bool::ANY,
+        ) {
+            let plain: Vec<String> = rdns
+                .iter()
+                .map(|(kind, value)| format!("{kind}={}", ldap3::dn_escape(value.as_str())))
+                .collect();
+            let canonical = normalise(&plain.join(",")).expect("an escaped DN parses");
+            let other: Vec<String> = plain
+                .iter()
+                .map(|rdn| if upper { rdn.to_uppercase() } else { rdn.clone() })
+                .map(|rdn| if spaced { rdn.replacen('=', " = ", 1) } else { rdn })
+                .collect();
+            let separator = if spaced { " , " } else { "," };
+            let other = normalise(&other.join(separator)).expect("a respelt DN parses");
+            proptest::prop_assert_eq!(&other, &canonical);
+            let again = normalise(&canonical);
+            proptest::prop_assert_eq!(again.as_ref(), Some(&canonical));
+        }
+    }
+
+    proptest::proptest! {
+        /// The shortcut for plain DNs gives what the full parse gives.
+        #[test]
+        fn the_plain_shortcut_agrees_with_the_parse(
+            rdns in proptest::collection::vec(("[a-cA-C0-2 -]{1,4}", "[a-cA-C0-2 .=_@-]{0,6}"), 1..4),
+            noise in "[a-cA-C0-2 .=,_@-]{0,24}",
+        ) {
+            let dn: Vec<String> = rdns.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            for dn in [dn.join(","), noise] {
+                if let Some(plain) = plain(&dn) {
+                    proptest::prop_assert_eq!(Some(plain.into_owned()), parse_and_write(&dn), "{}", dn);
+                }
+            }
+        }
     }
 
     #[test]

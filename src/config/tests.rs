@@ -308,8 +308,9 @@ fn the_reference_configuration_lists_every_key_and_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/reference.toml");
     let env = [("IDPSYNC_REFERENCE_TOKEN".to_string(), "x".to_string())];
     let config = Config::load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.idps.len(), 1);
+    assert_eq!(config.idps.len(), 2);
     assert!(config.idps[0].oidc.is_some());
+    assert!(matches!(&config.idps[1].kind, IdpKind::Ldap(l) if l.bind_password.is_some()));
     assert!(config.apps.is_some() && !config.groups.is_empty() && !config.mappings.is_empty());
 }
 

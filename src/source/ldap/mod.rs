@@ -45,9 +45,9 @@ impl LdapSource {
             let _ = ldap.unbind().await;
             return Ok(SourceRead::Unchanged);
         }
-        let snapshot = read::snapshot(&mut ldap, &self.config, &self.user_key).await;
+        let read = read::read(&mut ldap, &self.config, &self.user_key).await;
         let _ = ldap.unbind().await;
-        let directory = self.resolve(snapshot?)?;
+        let directory = self.resolve(read?.snapshot())?;
         Ok(SourceRead::Changed {
             directory,
             fingerprint,
@@ -57,17 +57,18 @@ impl LdapSource {
     /// Reads the directory as a directory export (what `idpsync export` prints).
     pub async fn export(&self) -> Result<DirectoryExport, SourceError> {
         let mut ldap = conn::connect(&self.config).await?;
-        let snapshot = read::snapshot(&mut ldap, &self.config, &self.user_key).await;
+        let read = read::read(&mut ldap, &self.config, &self.user_key).await;
         let _ = ldap.unbind().await;
-        let snapshot = snapshot?;
+        let read = read?;
+        let snapshot = read.snapshot();
         self.resolve(snapshot.clone())?;
         Ok(DirectoryExport {
             users: snapshot
                 .users
                 .into_iter()
                 .map(|u| ExportUser {
-                    id: u.id,
-                    email: u.key,
+                    id: u.id.to_owned(),
+                    email: u.key.map(str::to_owned),
                     name: None,
                     enabled: u.enabled,
                 })
@@ -76,15 +77,15 @@ impl LdapSource {
                 .groups
                 .into_iter()
                 .map(|g| ExportGroup {
-                    id: g.id,
-                    name: g.name,
-                    members: g.members,
+                    id: g.id.to_owned(),
+                    name: g.name.to_owned(),
+                    members: g.members.into_iter().map(str::to_owned).collect(),
                 })
                 .collect(),
         })
     }
 
-    fn resolve(&self, snapshot: Snapshot) -> Result<Directory, SourceError> {
+    fn resolve(&self, snapshot: Snapshot<&str>) -> Result<Directory, SourceError> {
         let directory = Directory::resolve(snapshot).map_err(|e| {
             SourceError::Invalid(format!("{}: inconsistent read: {e}", self.config.url))
         })?;

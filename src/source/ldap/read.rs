@@ -5,7 +5,7 @@
 //! Member values that name nothing read — a placeholder DN, an entry outside the bases or
 //! filters — are left out, not errors: directories are full of them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use ldap3::{Ldap, ldap_escape};
 
@@ -22,12 +22,32 @@ const ACCOUNT_DISABLED: u32 = 0x2;
 /// LDAP_MATCHING_RULE_IN_CHAIN: transitive membership, evaluated by Active Directory.
 const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
 
+/// A whole read: the entries, the ids derived from them and every group's resolved members.
+/// [`DirectoryRead::snapshot`] lends it out as a [`Snapshot`] without copying a string.
+pub struct DirectoryRead {
+    users: Vec<Entry>,
+    groups: Vec<Entry>,
+    user_ids: Vec<String>,
+    group_ids: Vec<String>,
+    members: Vec<Vec<Member>>,
+    enabled: Vec<bool>,
+    user_key: String,
+    group_name_attr: String,
+}
+
+/// A member value resolved: an index into the users or the groups read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Member {
+    User(u32),
+    Group(u32),
+}
+
 /// Reads every user and group and resolves members; any failure fails the whole read.
-pub async fn snapshot(
+pub async fn read(
     ldap: &mut Ldap,
     config: &LdapConfig,
     user_key: &str,
-) -> Result<Snapshot, SourceError> {
+) -> Result<DirectoryRead, SourceError> {
     let mut user_attrs = vec![
         user_key,
         config.user_id_attr.as_str(),
@@ -39,7 +59,12 @@ pub async fn snapshot(
     if config.active_directory {
         user_attrs.push("userAccountControl");
     }
-    let user_entries = search::paged(
+    let mut group_attrs = vec![config.group_name_attr.as_str()];
+    group_attrs.extend(config.member_attrs.iter().map(String::as_str));
+    if let Some(attr) = &config.member_uid_attr {
+        group_attrs.push(attr);
+    }
+    let users = search::paged(
         ldap,
         config,
         "users",
@@ -48,12 +73,7 @@ pub async fn snapshot(
         &user_attrs,
     )
     .await?;
-    let mut group_attrs = vec![config.group_name_attr.as_str()];
-    group_attrs.extend(config.member_attrs.iter().map(String::as_str));
-    if let Some(attr) = &config.member_uid_attr {
-        group_attrs.push(attr);
-    }
-    let group_entries = search::paged(
+    let groups = search::paged(
         ldap,
         config,
         "groups",
@@ -63,51 +83,66 @@ pub async fn snapshot(
     )
     .await?;
 
-    let users = Users::index(config, user_key, &user_entries)?;
-    let group_ids: Vec<String> = group_entries
+    let user_ids = users
         .iter()
-        .map(|g| normalised(config, &g.dn))
+        .map(|entry| {
+            immutable_id(entry, &config.user_id_attr).ok_or_else(|| {
+                SourceError::Invalid(format!(
+                    "{}: user {:?} has no {} (user_id_attr)",
+                    config.url, entry.dn, config.user_id_attr
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let group_ids: Vec<String> = groups
+        .iter()
+        .map(|g| normalised(config, &g.dn).map(|dn| dn.into_owned()))
         .collect::<Result<_, _>>()?;
-    let known_groups: HashSet<&str> = group_ids.iter().map(String::as_str).collect();
+    let mut by_dn: HashMap<std::borrow::Cow<'_, str>, Member> =
+        HashMap::with_capacity(users.len() + groups.len());
+    for (index, entry) in users.iter().enumerate() {
+        by_dn.insert(normalised(config, &entry.dn)?, Member::User(index as u32));
+    }
+    for (index, id) in group_ids.iter().enumerate() {
+        by_dn.insert(
+            std::borrow::Cow::Borrowed(id.as_str()),
+            Member::Group(index as u32),
+        );
+    }
+    let mut by_uid: HashMap<String, u32> = HashMap::new();
+    if config.member_uid_attr.is_some() {
+        for (index, entry) in users.iter().enumerate() {
+            if let Some(uid) = search::first(entry, &config.uid_attr) {
+                by_uid.insert(uid.trim().to_lowercase(), index as u32);
+            }
+        }
+    }
+
     let mut ignored = 0usize;
-    let mut groups = Vec::with_capacity(group_entries.len());
-    for (entry, id) in group_entries.iter().zip(&group_ids) {
-        let mut members = Vec::new();
-        let mut nests = false;
+    let mut members = Vec::with_capacity(groups.len());
+    for entry in &groups {
+        let mut these = Vec::new();
         for attr in &config.member_attrs {
-            for value in search::all_values(ldap, config, entry, attr).await? {
-                let Some(member) = dn::normalise(strip_unique_id(&value)) else {
-                    ignored += 1;
-                    continue;
-                };
-                if let Some(user) = users.by_dn.get(&member) {
-                    members.push(user.clone());
-                } else if known_groups.contains(member.as_str()) {
-                    nests = true;
-                    members.push(member);
-                } else {
-                    ignored += 1;
+            let rest = search::ranged_values(ldap, config, entry, attr).await?;
+            for value in search::values(entry, attr).iter().chain(&rest) {
+                match dn::normalised(strip_unique_id(value)).and_then(|m| by_dn.get(&m)) {
+                    Some(&member) => these.push(member),
+                    None => ignored += 1,
                 }
             }
         }
         if let Some(attr) = &config.member_uid_attr {
             for uid in search::values(entry, attr) {
-                match users.by_uid.get(&uid.trim().to_lowercase()) {
-                    Some(user) => members.push(user.clone()),
+                match by_uid.get(&uid.trim().to_lowercase()) {
+                    Some(&user) => these.push(Member::User(user)),
                     None => ignored += 1,
                 }
             }
         }
-        if nests && config.in_chain {
-            members = in_chain_members(ldap, config, &users, &entry.dn).await?;
+        if config.in_chain && these.iter().any(|m| matches!(m, Member::Group(_))) {
+            these = in_chain_members(ldap, config, &by_dn, &entry.dn).await?;
         }
-        let name = search::first(entry, &config.group_name_attr)
-            .map_or_else(|| entry.dn.clone(), str::to_owned);
-        groups.push(SnapshotGroup {
-            id: id.clone(),
-            name,
-            members,
-        });
+        members.push(these);
     }
     if ignored > 0 {
         tracing::debug!(
@@ -115,48 +150,51 @@ pub async fn snapshot(
             "Member values naming no user or group that was read were left out."
         );
     }
-    Ok(Snapshot {
-        users: users.snapshot,
+    drop(by_dn);
+    Ok(DirectoryRead {
         groups,
+        user_ids,
+        group_ids,
+        members,
+        enabled: users.iter().map(|entry| enabled(config, entry)).collect(),
+        users,
+        user_key: user_key.to_owned(),
+        group_name_attr: config.group_name_attr.clone(),
     })
 }
 
-/// The users read, with the ways groups refer to them.
-struct Users {
-    snapshot: Vec<SnapshotUser>,
-    /// Normalised DN → user id.
-    by_dn: HashMap<String, String>,
-    /// Lower-cased uid → user id (posixGroup `memberUid`).
-    by_uid: HashMap<String, String>,
-}
-
-impl Users {
-    fn index(config: &LdapConfig, user_key: &str, entries: &[Entry]) -> Result<Users, SourceError> {
-        let mut users = Users {
-            snapshot: Vec::with_capacity(entries.len()),
-            by_dn: HashMap::with_capacity(entries.len()),
-            by_uid: HashMap::with_capacity(entries.len()),
-        };
-        for entry in entries {
-            let id = immutable_id(entry, &config.user_id_attr).ok_or_else(|| {
-                SourceError::Invalid(format!(
-                    "{}: user {:?} has no {} (user_id_attr)",
-                    config.url, entry.dn, config.user_id_attr
-                ))
-            })?;
-            users
-                .by_dn
-                .insert(normalised(config, &entry.dn)?, id.clone());
-            if let Some(uid) = search::first(entry, &config.uid_attr) {
-                users.by_uid.insert(uid.trim().to_lowercase(), id.clone());
-            }
-            users.snapshot.push(SnapshotUser {
-                id,
-                key: search::first(entry, user_key).map(str::to_owned),
-                enabled: enabled(config, entry),
-            });
-        }
-        Ok(users)
+impl DirectoryRead {
+    /// The read as a snapshot borrowing its strings.
+    pub fn snapshot(&self) -> Snapshot<&str> {
+        let users = self
+            .users
+            .iter()
+            .zip(&self.user_ids)
+            .zip(&self.enabled)
+            .map(|((entry, id), &enabled)| SnapshotUser {
+                id: id.as_str(),
+                key: search::first(entry, &self.user_key),
+                enabled,
+            })
+            .collect();
+        let groups = self
+            .groups
+            .iter()
+            .zip(&self.group_ids)
+            .zip(&self.members)
+            .map(|((entry, id), members)| SnapshotGroup {
+                id: id.as_str(),
+                name: search::first(entry, &self.group_name_attr).unwrap_or(entry.dn.as_str()),
+                members: members
+                    .iter()
+                    .map(|m| match *m {
+                        Member::User(i) => self.user_ids[i as usize].as_str(),
+                        Member::Group(i) => self.group_ids[i as usize].as_str(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Snapshot { users, groups }
     }
 }
 
@@ -223,8 +261,11 @@ fn strip_unique_id(value: &str) -> &str {
     }
 }
 
-fn normalised(config: &LdapConfig, entry_dn: &str) -> Result<String, SourceError> {
-    dn::normalise(entry_dn).ok_or_else(|| {
+fn normalised<'a>(
+    config: &LdapConfig,
+    entry_dn: &'a str,
+) -> Result<std::borrow::Cow<'a, str>, SourceError> {
+    dn::normalised(entry_dn).ok_or_else(|| {
         SourceError::Invalid(format!(
             "{} returned an entry with a malformed DN {entry_dn:?}",
             config.url
@@ -236,9 +277,9 @@ fn normalised(config: &LdapConfig, entry_dn: &str) -> Result<String, SourceError
 async fn in_chain_members(
     ldap: &mut Ldap,
     config: &LdapConfig,
-    users: &Users,
+    by_dn: &HashMap<std::borrow::Cow<'_, str>, Member>,
     group_dn: &str,
-) -> Result<Vec<String>, SourceError> {
+) -> Result<Vec<Member>, SourceError> {
     let filter = format!(
         "(&{}(memberOf:{IN_CHAIN}:={}))",
         config.user_filter,
@@ -255,8 +296,8 @@ async fn in_chain_members(
     .await?;
     let mut members = Vec::with_capacity(entries.len());
     for entry in &entries {
-        if let Some(id) = users.by_dn.get(&normalised(config, &entry.dn)?) {
-            members.push(id.clone());
+        if let Some(&member @ Member::User(_)) = by_dn.get(&normalised(config, &entry.dn)?) {
+            members.push(member);
         }
     }
     Ok(members)

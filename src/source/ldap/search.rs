@@ -125,22 +125,22 @@ fn lookup<'a, V>(map: &'a HashMap<String, V>, name: &str) -> Option<&'a V> {
     })
 }
 
-/// Every value of DN-valued attribute `name`, completing Active Directory range retrieval.
+/// The values of attribute `name` that came back range-tagged, completed: Active Directory's
+/// range retrieval. Empty when the attribute came back whole (read those with [`values`]).
 ///
 /// A group over MaxValRange comes back with `member;range=0-1499` instead of `member`; the rest
 /// is asked for with `member;range=1500-*` on the group's DN, then the next range, until the
 /// returned name ends in `-*` (MS-ADTS 3.1.1.3.1.3.3).
-pub async fn all_values(
+pub async fn ranged_values(
     ldap: &mut Ldap,
     config: &LdapConfig,
     entry: &Entry,
     name: &str,
 ) -> Result<Vec<String>, SourceError> {
-    let mut out: Vec<String> = values(entry, name).to_vec();
     let Some((mut next, chunk)) = ranged(entry, name) else {
-        return Ok(out);
+        return Ok(Vec::new());
     };
-    out.extend_from_slice(chunk);
+    let mut out = chunk.to_vec();
     let mut steps = 0;
     while let Some(low) = next {
         steps += 1;
