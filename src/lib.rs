@@ -14,6 +14,7 @@
 //! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
 //! | [`sync`] | `sync_once`: the one place I/O meets the core | hold a store transaction while reading IdPs |
 //! | [`report`] | the reconcile document (JSON and text) | change anything |
+//! | [`views`] | the read documents of the store (`groups list`, `users show`) for CLI and HTTP | write |
 //! | [`plan`] | saved plans: written by `plan`, applied exactly by `apply` or refused | re-plan on apply |
 //! | [`cli`], [`commands`] | the command line and its thin subcommands | hold logic the library lacks |
 //! | [`alloc`] | the binary's allocator settings (mimalloc) | be needed by library users |
@@ -31,3 +32,4 @@ pub mod report;
 pub mod source;
 pub mod state;
 pub mod sync;
+pub mod views;
