@@ -13,6 +13,7 @@
 //! | [`source`] | reading IdPs into checked directories, complete or failed | write state |
 //! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
 //! | [`sync`] | `sync_once`: the one place I/O meets the core | hold a store transaction while reading IdPs |
+//! | [`service`] | `idpsync run`: schedule, signals, sd_notify, HTTP (read API, health, metrics) | decide what changes |
 //! | [`report`] | the reconcile document (JSON and text) | change anything |
 //! | [`views`] | the read documents of the store (`groups list`, `users show`) for CLI and HTTP | write |
 //! | [`plan`] | saved plans: written by `plan`, applied exactly by `apply` or refused | re-plan on apply |
@@ -29,6 +30,7 @@ pub mod model;
 pub mod plan;
 pub mod reconcile;
 pub mod report;
+pub mod service;
 pub mod source;
 pub mod state;
 pub mod sync;

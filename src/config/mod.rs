@@ -77,6 +77,8 @@ pub struct DaemonConfig {
     pub webhook_token: Option<SecretString>,
     /// How long a CLI run waits for another run of the same IdP to finish.
     pub run_wait: Duration,
+    /// The service delays each scheduled run by a random time up to this; zero (the default) is off.
+    pub jitter: Duration,
 }
 
 /// `[safety]`: the removal guard's limits (SPEC §1 invariant 6).

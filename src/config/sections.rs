@@ -93,6 +93,7 @@ pub(super) fn read_daemon(
     let run_wait = s
         .duration("run_wait")?
         .map_or(Duration::from_secs(30), |d| d.value);
+    let jitter = s.duration("jitter")?.map_or(Duration::ZERO, |d| d.value);
     Ok(DaemonConfig {
         state,
         schedule,
@@ -103,6 +104,7 @@ pub(super) fn read_daemon(
         app_token,
         webhook_token,
         run_wait,
+        jitter,
     })
 }
 

@@ -66,6 +66,14 @@ impl Source {
         }
     }
 
+    /// Requests this source has sent to its IdP so far (LDAP operations; one per file read).
+    pub fn requests(&self) -> u64 {
+        match self {
+            Source::File(file) => file.requests(),
+            Source::Ldap(ldap) => ldap.requests(),
+        }
+    }
+
     /// Reads the IdP, or answers [`SourceRead::Unchanged`] when its fingerprint still equals
     /// `unchanged_if` (the shortcut of SPEC §1 invariant 13; pass `None` to always read).
     pub async fn read(&self, unchanged_if: Option<&str>) -> Result<SourceRead, SourceError> {

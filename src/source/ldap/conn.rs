@@ -12,8 +12,26 @@ use secrecy::ExposeSecret;
 use crate::config::LdapConfig;
 use crate::source::SourceError;
 
+/// A bound connection, with the configuration it was opened with and a count of the requests
+/// made on it (binds, searches, pages).
+pub struct Session<'a> {
+    /// The connection.
+    pub ldap: Ldap,
+    /// Its IdP's settings.
+    pub config: &'a LdapConfig,
+    /// LDAP requests sent so far.
+    pub requests: u64,
+}
+
+impl Session<'_> {
+    /// Ends the session politely (an unbind); errors do not matter any more.
+    pub async fn close(mut self) {
+        let _ = self.ldap.unbind().await;
+    }
+}
+
 /// Opens a connection to the configured server and binds (anonymously without `bind_dn`).
-pub async fn connect(config: &LdapConfig) -> Result<Ldap, SourceError> {
+pub async fn connect(config: &LdapConfig) -> Result<Session<'_>, SourceError> {
     let mut settings = LdapConnSettings::new()
         .set_conn_timeout(config.connect_timeout)
         .set_starttls(config.starttls);
@@ -44,7 +62,11 @@ pub async fn connect(config: &LdapConfig) -> Result<Ldap, SourceError> {
             )));
         }
     }
-    Ok(ldap)
+    Ok(Session {
+        ldap,
+        config,
+        requests: u64::from(config.bind_dn.is_some()),
+    })
 }
 
 /// A TLS client configuration trusting only the certificates in `ca_file`.

@@ -5,31 +5,29 @@
 //! domain controller (`dsServiceName` names it, so a different DC never looks unchanged). A server
 //! that publishes neither is always read in full.
 
-use ldap3::Ldap;
-
-use crate::config::LdapConfig;
 use crate::dn;
 
+use super::conn::Session;
 use super::search;
 
 /// The change marker of the directory holding `base_dn`, or `None` when the server has none.
 ///
 /// Read before the full read, so a change made during the read moves the marker past the value
 /// stored with it and the next run reads again.
-pub async fn read(ldap: &mut Ldap, config: &LdapConfig) -> Option<String> {
-    let marker = if config.active_directory {
-        usn(ldap, config).await
+pub async fn read(session: &mut Session<'_>) -> Option<String> {
+    let marker = if session.config.active_directory {
+        usn(session).await
     } else {
-        csn(ldap, config).await
+        csn(session).await
     };
     if marker.is_none() {
-        tracing::debug!(url = %config.url, "No change marker (contextCSN / highestCommittedUSN); every run reads in full.");
+        tracing::debug!(url = %session.config.url, "No change marker (contextCSN / highestCommittedUSN); every run reads in full.");
     }
     marker
 }
 
-async fn usn(ldap: &mut Ldap, config: &LdapConfig) -> Option<String> {
-    let root = search::base(ldap, config, "", &["highestCommittedUSN", "dsServiceName"])
+async fn usn(session: &mut Session<'_>) -> Option<String> {
+    let root = search::base(session, "", &["highestCommittedUSN", "dsServiceName"])
         .await
         .ok()??;
     let usn = search::first(&root, "highestCommittedUSN")?;
@@ -37,17 +35,17 @@ async fn usn(ldap: &mut Ldap, config: &LdapConfig) -> Option<String> {
     Some(format!("usn:{server}:{usn}"))
 }
 
-async fn csn(ldap: &mut Ldap, config: &LdapConfig) -> Option<String> {
-    let root = search::base(ldap, config, "", &["namingContexts"])
+async fn csn(session: &mut Session<'_>) -> Option<String> {
+    let root = search::base(session, "", &["namingContexts"])
         .await
         .ok()??;
-    let base = dn::normalise(&config.base_dn)?;
+    let base = dn::normalise(&session.config.base_dn)?;
     let context = search::values(&root, "namingContexts")
         .iter()
         .filter(|nc| dn::normalise(nc).is_some_and(|n| dn::is_within(&base, &n)))
         .max_by_key(|nc| nc.len())?
         .clone();
-    let entry = search::base(ldap, config, &context, &["contextCSN"])
+    let entry = search::base(session, &context, &["contextCSN"])
         .await
         .ok()??;
     let mut csns: Vec<&String> = search::values(&entry, "contextCSN").iter().collect();

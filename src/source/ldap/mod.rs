@@ -22,6 +22,7 @@ use super::{SourceError, SourceRead};
 pub struct LdapSource {
     config: LdapConfig,
     user_key: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl LdapSource {
@@ -30,7 +31,18 @@ impl LdapSource {
         LdapSource {
             config: config.clone(),
             user_key: user_key.to_owned(),
+            requests: Default::default(),
         }
+    }
+
+    /// LDAP requests this source has sent (binds, searches, pages).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self, requests: u64) {
+        self.requests
+            .fetch_add(requests, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Reads the directory, or answers [`SourceRead::Unchanged`] when the server's change marker
@@ -39,14 +51,16 @@ impl LdapSource {
         &self,
         unchanged_if: Option<&str>,
     ) -> Result<SourceRead, SourceError> {
-        let mut ldap = conn::connect(&self.config).await?;
-        let fingerprint = marker::read(&mut ldap, &self.config).await;
+        let mut session = conn::connect(&self.config).await?;
+        let fingerprint = marker::read(&mut session).await;
         if fingerprint.is_some() && fingerprint.as_deref() == unchanged_if {
-            let _ = ldap.unbind().await;
+            self.count(session.requests);
+            session.close().await;
             return Ok(SourceRead::Unchanged);
         }
-        let read = read::read(&mut ldap, &self.config, &self.user_key).await;
-        let _ = ldap.unbind().await;
+        let read = read::read(&mut session, &self.user_key).await;
+        self.count(session.requests);
+        session.close().await;
         let directory = self.resolve(read?.snapshot())?;
         Ok(SourceRead::Changed {
             directory,
@@ -56,9 +70,10 @@ impl LdapSource {
 
     /// Reads the directory as a directory export (what `idpsync export` prints).
     pub async fn export(&self) -> Result<DirectoryExport, SourceError> {
-        let mut ldap = conn::connect(&self.config).await?;
-        let read = read::read(&mut ldap, &self.config, &self.user_key).await;
-        let _ = ldap.unbind().await;
+        let mut session = conn::connect(&self.config).await?;
+        let read = read::read(&mut session, &self.user_key).await;
+        self.count(session.requests);
+        session.close().await;
         let read = read?;
         let snapshot = read.snapshot();
         self.resolve(snapshot.clone())?;

@@ -7,13 +7,14 @@
 
 use std::collections::HashMap;
 
-use ldap3::{Ldap, ldap_escape};
+use ldap3::ldap_escape;
 
 use crate::config::LdapConfig;
 use crate::directory::{Snapshot, SnapshotGroup, SnapshotUser};
 use crate::dn;
 use crate::source::SourceError;
 
+use super::conn::Session;
 use super::search::{self, Entry};
 
 /// Active Directory's `userAccountControl` bit for a disabled account (ADS_UF_ACCOUNTDISABLE).
@@ -43,11 +44,8 @@ enum Member {
 }
 
 /// Reads every user and group and resolves members; any failure fails the whole read.
-pub async fn read(
-    ldap: &mut Ldap,
-    config: &LdapConfig,
-    user_key: &str,
-) -> Result<DirectoryRead, SourceError> {
+pub async fn read(session: &mut Session<'_>, user_key: &str) -> Result<DirectoryRead, SourceError> {
+    let config = session.config;
     let mut user_attrs = vec![
         user_key,
         config.user_id_attr.as_str(),
@@ -65,8 +63,7 @@ pub async fn read(
         group_attrs.push(attr);
     }
     let users = search::paged(
-        ldap,
-        config,
+        session,
         "users",
         &config.user_base_dn,
         &config.user_filter,
@@ -74,8 +71,7 @@ pub async fn read(
     )
     .await?;
     let groups = search::paged(
-        ldap,
-        config,
+        session,
         "groups",
         &config.group_base_dn,
         &config.group_filter,
@@ -123,7 +119,7 @@ pub async fn read(
     for entry in &groups {
         let mut these = Vec::new();
         for attr in &config.member_attrs {
-            let rest = search::ranged_values(ldap, config, entry, attr).await?;
+            let rest = search::ranged_values(session, entry, attr).await?;
             for value in search::values(entry, attr).iter().chain(&rest) {
                 match dn::normalised(strip_unique_id(value)).and_then(|m| by_dn.get(&m)) {
                     Some(&member) => these.push(member),
@@ -140,7 +136,7 @@ pub async fn read(
             }
         }
         if config.in_chain && these.iter().any(|m| matches!(m, Member::Group(_))) {
-            these = in_chain_members(ldap, config, &by_dn, &entry.dn).await?;
+            these = in_chain_members(session, &by_dn, &entry.dn).await?;
         }
         members.push(these);
     }
@@ -275,19 +271,18 @@ fn normalised<'a>(
 
 /// Every user in `group_dn` at any depth, as Active Directory evaluates it (one paged search).
 async fn in_chain_members(
-    ldap: &mut Ldap,
-    config: &LdapConfig,
+    session: &mut Session<'_>,
     by_dn: &HashMap<std::borrow::Cow<'_, str>, Member>,
     group_dn: &str,
 ) -> Result<Vec<Member>, SourceError> {
+    let config = session.config;
     let filter = format!(
         "(&{}(memberOf:{IN_CHAIN}:={}))",
         config.user_filter,
         ldap_escape(group_dn)
     );
     let entries = search::paged(
-        ldap,
-        config,
+        session,
         "nested members",
         &config.user_base_dn,
         &filter,

@@ -4,12 +4,11 @@
 use std::collections::HashMap;
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
-use ldap3::{Ldap, Scope, SearchEntry};
+use ldap3::{Scope, SearchEntry};
 
-use crate::config::LdapConfig;
 use crate::source::SourceError;
 
-use super::conn::{describe, operation_error};
+use super::conn::{Session, describe, operation_error};
 
 /// One entry as the server returned it, attribute names kept as sent.
 pub type Entry = SearchEntry;
@@ -17,19 +16,20 @@ pub type Entry = SearchEntry;
 /// Runs a paged subtree search and returns every entry, or fails: a page that errs, a broken
 /// connection or a non-success result fails the whole search (never a partial result).
 pub async fn paged(
-    ldap: &mut Ldap,
-    config: &LdapConfig,
+    session: &mut Session<'_>,
     what: &str,
     base: &str,
     filter: &str,
     attrs: &[&str],
 ) -> Result<Vec<Entry>, SourceError> {
+    let config = session.config;
     let doing = format!("searching {what} under {base:?}");
     let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
         Box::new(EntriesOnly::new()),
         Box::new(PagedResults::new(config.page_size as i32)),
     ];
-    let mut stream = ldap
+    let mut stream = session
+        .ldap
         .with_timeout(config.timeout)
         .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs.to_vec())
         .await
@@ -43,6 +43,8 @@ pub async fn paged(
         }
     }
     let result = stream.finish().await;
+    // The adapter asks again for every page the server fills.
+    session.requests += 1 + entries.len() as u64 / u64::from(config.page_size);
     if result.rc == 32 {
         return Err(SourceError::Unavailable(format!(
             "{doing} on {} failed: {}: the base DN does not exist",
@@ -64,13 +66,15 @@ pub async fn paged(
 
 /// Reads one entry's attributes (a base-scope search); `None` when the server has no such entry.
 pub async fn base(
-    ldap: &mut Ldap,
-    config: &LdapConfig,
+    session: &mut Session<'_>,
     dn: &str,
     attrs: &[&str],
 ) -> Result<Option<Entry>, SourceError> {
+    let config = session.config;
     let doing = format!("reading {dn:?}");
-    let result = ldap
+    session.requests += 1;
+    let result = session
+        .ldap
         .with_timeout(config.timeout)
         .search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec())
         .await
@@ -132,11 +136,11 @@ fn lookup<'a, V>(map: &'a HashMap<String, V>, name: &str) -> Option<&'a V> {
 /// is asked for with `member;range=1500-*` on the group's DN, then the next range, until the
 /// returned name ends in `-*` (MS-ADTS 3.1.1.3.1.3.3).
 pub async fn ranged_values(
-    ldap: &mut Ldap,
-    config: &LdapConfig,
+    session: &mut Session<'_>,
     entry: &Entry,
     name: &str,
 ) -> Result<Vec<String>, SourceError> {
+    let config = session.config;
     let Some((mut next, chunk)) = ranged(entry, name) else {
         return Ok(Vec::new());
     };
@@ -151,7 +155,7 @@ pub async fn ranged_values(
             )));
         }
         let wanted = format!("{name};range={low}-*");
-        let Some(more) = base(ldap, config, &entry.dn, &[wanted.as_str()]).await? else {
+        let Some(more) = base(session, &entry.dn, &[wanted.as_str()]).await? else {
             return Err(SourceError::Unavailable(format!(
                 "{}: group {:?} vanished during range retrieval",
                 config.url, entry.dn
