@@ -229,22 +229,38 @@ pub struct Stats {
     pub ranged_entries: usize,
     /// Entries sent in all.
     pub entries_sent: usize,
-    /// Every search as `base|scope|filter|attrs` (filter in RFC 4515 text, as received).
-    pub search_log: Vec<String>,
+    /// Every search request, in order.
+    pub search_log: Vec<SearchSeen>,
     /// The assertion values of every LDAP_MATCHING_RULE_IN_CHAIN match received, unescaped.
     pub in_chain_values: Vec<String>,
 }
 
 impl Stats {
-    /// The logged searches whose base is not the rootDSE and whose filter contains `needle`
-    /// (case-insensitive).
-    pub fn searches_with(&self, needle: &str) -> usize {
+    /// The searches whose filter text contains `needle` (case-insensitive).
+    pub fn searches_with(&self, needle: &str) -> Vec<&SearchSeen> {
         let needle = needle.to_lowercase();
         self.search_log
             .iter()
-            .filter(|s| !s.starts_with('|') && s.to_lowercase().contains(&needle))
-            .count()
+            .filter(|s| s.filter.to_lowercase().contains(&needle))
+            .collect()
     }
+}
+
+/// One search request as the fake received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchSeen {
+    /// The base DN as sent.
+    pub base: String,
+    /// `base`, `one`, `sub` or `children`.
+    pub scope: &'static str,
+    /// The filter in RFC 4515 text (values escaped again from what was received).
+    pub filter: String,
+    /// The attributes asked for, as sent.
+    pub attrs: Vec<String>,
+    /// The page size of the paged results control, when the request carried one.
+    pub page_size: Option<i64>,
+    /// Whether the control carried a cookie (a page after the first).
+    pub continued: bool,
 }
 
 /// When the fake drops a connection on purpose.
@@ -402,7 +418,13 @@ impl FakeAd {
         self.dir().usn += 1;
     }
 
-    /// Makes the fake refuse every bind, the service account's included (`invalidCredentials`).
+    /// Answers as another domain controller (the rootDSE's `dsServiceName`), whose USNs are its
+    /// own: the same `highestCommittedUSN` there says nothing about changes.
+    pub fn set_ds_service_name(&self, name: &str) {
+        self.dir().ds_service_name = name.to_owned();
+    }
+
+    /// Changes the service account's password: binds with the old one get `invalidCredentials`.
     pub fn set_password(&self, password: &str) {
         self.dir().password = password.to_owned();
     }
@@ -621,6 +643,7 @@ struct Directory {
     entries: Vec<Entry>,
     by_dn: HashMap<String, usize>,
     usn: u64,
+    ds_service_name: String,
     password: String,
     cut: Option<Cut>,
     stats: Stats,
@@ -640,6 +663,7 @@ impl Directory {
             entries: Vec::new(),
             by_dn: HashMap::new(),
             usn: 12_000,
+            ds_service_name: DS_SERVICE_NAME.to_owned(),
             password: SERVICE_PASSWORD.to_owned(),
             cut: None,
             stats: Stats::default(),
@@ -684,7 +708,7 @@ impl Directory {
                 ],
             )
             .with("rootDomainNamingContext", &[DOMAIN])
-            .with("dsServiceName", &[DS_SERVICE_NAME])
+            .with("dsServiceName", &[&self.ds_service_name])
             .with("dnsHostName", &["dc1.corp.example"])
             .with("highestCommittedUSN", &[&self.usn.to_string()])
             .with("isSynchronized", &["TRUE"])
@@ -1237,12 +1261,14 @@ impl Directory {
             LdapSearchScope::Subtree => "sub",
             LdapSearchScope::Children => "children",
         };
-        self.stats.search_log.push(format!(
-            "{}|{scope}|{}|{}",
-            request.base,
-            filter_text(&request.filter),
-            request.attrs.join(",")
-        ));
+        self.stats.search_log.push(SearchSeen {
+            base: request.base.clone(),
+            scope,
+            filter: filter_text(&request.filter),
+            attrs: request.attrs.clone(),
+            page_size: paged.as_ref().map(|(size, _)| *size),
+            continued: paged.as_ref().is_some_and(|(_, cookie)| !cookie.is_empty()),
+        });
         collect_in_chain(&request.filter, &mut self.stats.in_chain_values);
         let range_request = request
             .attrs
@@ -1591,7 +1617,7 @@ mod tests {
                 .unwrap();
         });
         let stats = ad.stats();
-        assert_eq!(stats.searches_with("memberOf="), 1);
+        assert_eq!(stats.searches_with("memberOf=").len(), 1);
         assert_eq!((stats.binds, stats.refused_binds), (2, 1));
     }
 
@@ -1844,12 +1870,7 @@ mod tests {
         let stats = ad.stats();
         assert_eq!(stats.in_chain_values[0], odd);
         assert_eq!(stats.in_chain_values.len(), 3);
-        assert!(
-            stats
-                .search_log
-                .iter()
-                .any(|s| s.contains("\\2a\\28x\\29\\5c\\5cy"))
-        );
+        assert_eq!(stats.searches_with("\\2a\\28x\\29\\5c\\5cy").len(), 2);
     }
 
     #[test]
