@@ -123,7 +123,8 @@ fn disabled_accounts_are_not_members_and_the_object_guid_is_the_stored_id() {
     let ben_dn = ad.add_user(&User::new("ben").disabled());
     let cid_dn = ad.add_user(&User::new("cid").without_mail());
     let dan_dn = ad.add_user(&User::new("dan"));
-    let eli_dn = ad.add_user(&User::new("eli"));
+    // A GUID whose 16 bytes happen to be valid UTF-8 reaches the client as text, not binary.
+    let eli_dn = ad.add_user(&User::new("eli").with_guid(*b"0123456789abcdef"));
     ad.add_group(
         "Marketing Team",
         &[
@@ -167,6 +168,9 @@ fn disabled_accounts_are_not_members_and_the_object_guid_is_the_stored_id() {
         ids.contains(&(
             "ana@corp.example".to_owned(),
             "00112233-4455-4677-8899-aabbccddeeff".to_owned()
+        )) && ids.contains(&(
+            "eli@corp.example".to_owned(),
+            "33323130-3534-3736-3839-616263646566".to_owned()
         )),
         "{ids:?}"
     );
