@@ -49,6 +49,8 @@ pub enum Output {
 pub enum Command {
     /// Reconcile once: read the IdPs, plan, check the guards and apply.
     Reconcile(ReconcileArgs),
+    /// The service: reconcile on the schedule, serve the read API, health and metrics.
+    Run,
     /// Validate the configuration (and with --connect, read every IdP).
     Check {
         /// Also read every IdP and report what it holds.

@@ -115,6 +115,8 @@ pub struct Directory {
     pub groups: Vec<DirectoryGroup>,
     by_id: HashMap<String, usize>,
     by_name: HashMap<String, Vec<usize>>,
+    /// Group ids are normalised LDAP DNs: a mapping's DN matches in any case or spacing.
+    dn_ids: bool,
 }
 
 enum Ref {
@@ -205,13 +207,27 @@ impl Directory {
             groups,
             by_id,
             by_name,
+            dn_ids: false,
         })
     }
 
-    /// Resolves a mapping's `idp_group`: an id match wins, then an exact, case-sensitive name.
+    /// Marks group ids as normalised LDAP DNs ([`crate::dn::normalise`]), so that [`Directory::find`]
+    /// also matches a mapping's DN written in another case or spacing.
+    pub fn with_dn_ids(mut self) -> Self {
+        self.dn_ids = true;
+        self
+    }
+
+    /// Resolves a mapping's `idp_group`: an id match wins (for DN ids, in normalised form), then
+    /// an exact, case-sensitive name.
     pub fn find(&self, idp_group: &str) -> Lookup {
         if let Some(&index) = self.by_id.get(idp_group) {
             return Lookup::Found(index);
+        }
+        if self.dn_ids
+            && let Some(index) = crate::dn::normalise(idp_group).and_then(|dn| self.by_id.get(&dn))
+        {
+            return Lookup::Found(*index);
         }
         match self.by_name.get(idp_group).map(Vec::as_slice) {
             None | Some([]) => Lookup::NotFound,
@@ -366,5 +382,19 @@ mod tests {
         assert_eq!(d.find("Sales"), Lookup::Ambiguous);
         assert_eq!(d.find("sales"), Lookup::NotFound);
         assert_eq!(d.find("g2"), Lookup::Found(1));
+    }
+
+    #[test]
+    fn dn_ids_match_in_any_case_and_names_stay_exact() {
+        let d = Directory::resolve(Snapshot {
+            users: vec![],
+            groups: vec![group("cn=admins,ou=groups,dc=x", "Admins", &[])],
+        })
+        .unwrap();
+        assert_eq!(d.find("CN=Admins, OU=Groups, DC=x"), Lookup::NotFound);
+        let d = d.with_dn_ids();
+        assert_eq!(d.find("CN=Admins, OU=Groups, DC=x"), Lookup::Found(0));
+        assert_eq!(d.find("Admins"), Lookup::Found(0));
+        assert_eq!(d.find("admins"), Lookup::NotFound);
     }
 }

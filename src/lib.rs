@@ -8,11 +8,14 @@
 //! | [`config`] | the TOML file and overrides → a validated [`config::Config`] | be re-validated elsewhere |
 //! | [`model`] | names, stages, roles, user keys, provenances | do I/O |
 //! | [`directory`] | an IdP read (snapshot) → checked, expanded groups | do I/O |
+//! | [`dn`] | LDAP distinguished names in one normalised form | do I/O |
 //! | [`reconcile`] | desired + current + policy → plan with per-IdP refusals | do I/O or read the clock |
 //! | [`source`] | reading IdPs into checked directories, complete or failed | write state |
 //! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
 //! | [`sync`] | `sync_once`: the one place I/O meets the core | hold a store transaction while reading IdPs |
+//! | [`service`] | `idpsync run`: schedule, signals, sd_notify, HTTP (read API, health, metrics) | decide what changes |
 //! | [`report`] | the reconcile document (JSON and text) | change anything |
+//! | [`views`] | the read documents of the store (`groups list`, `users show`) for CLI and HTTP | write |
 //! | [`plan`] | saved plans: written by `plan`, applied exactly by `apply` or refused | re-plan on apply |
 //! | [`cli`], [`commands`] | the command line and its thin subcommands | hold logic the library lacks |
 //! | [`alloc`] | the binary's allocator settings (mimalloc) | be needed by library users |
@@ -22,10 +25,13 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod directory;
+pub mod dn;
 pub mod model;
 pub mod plan;
 pub mod reconcile;
 pub mod report;
+pub mod service;
 pub mod source;
 pub mod state;
 pub mod sync;
+pub mod views;

@@ -88,7 +88,7 @@ pub struct FailedDoc {
 }
 
 /// The counts of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Adds listed.
     pub adds: u64,

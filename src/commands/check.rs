@@ -38,8 +38,10 @@ pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
     }
     let mut failed = false;
     for idp in &config.idps {
-        let IdpKind::File { path } = &idp.kind;
-        print!("  idp {}: file {}", idp.name, path.display());
+        match &idp.kind {
+            IdpKind::File { path } => print!("  idp {}: file {}", idp.name, path.display()),
+            IdpKind::Ldap(ldap) => print!("  idp {}: ldap {}", idp.name, ldap.url),
+        }
         if !connect {
             println!();
             continue;

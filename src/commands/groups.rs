@@ -2,25 +2,14 @@
 //!
 //! They open the state read-only (a missing state is an empty store) and work while the service runs.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::{Usage, stage_arg};
 use crate::cli::{GroupsCommand, Output, UsersCommand};
 use crate::config::Config;
-use crate::model::{GroupName, Stage, UserKey};
-use crate::state::{GroupView, State};
-
-#[derive(Serialize)]
-struct GroupListItem<'a> {
-    name: &'a str,
-    stage: &'a str,
-    description: &'a str,
-    declared: bool,
-    roles: &'a [String],
-    member_count: u64,
-}
+use crate::model::{GroupName, UserKey};
+use crate::state::State;
+use crate::views;
 
 #[derive(Serialize)]
 struct GroupDoc<'a> {
@@ -38,59 +27,6 @@ struct MemberDoc {
     provenance: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct UserDoc {
-    user: String,
-    groups: Vec<UserGroupDoc>,
-    roles: BTreeMap<String, BTreeMap<String, Vec<String>>>,
-}
-
-#[derive(Serialize)]
-struct UserGroupDoc {
-    name: String,
-    stage: String,
-    provenance: Vec<String>,
-}
-
-fn declared_line(config: &Config, stage: &str, name: &str) -> Option<Option<usize>> {
-    config
-        .declared_group(stage, &crate::model::normalise_group_name(name))
-        .map(|g| g.line)
-}
-
-/// Declared groups the store does not hold yet (the next real run creates them) show as they will be.
-fn add_pending_declared(config: &Config, stage: Option<&Stage>, groups: &mut Vec<GroupView>) {
-    for declared in &config.groups {
-        if stage.is_some_and(|s| *s != declared.stage) {
-            continue;
-        }
-        let stored = groups.iter().any(|g| {
-            g.stage == declared.stage.as_str()
-                && crate::model::normalise_group_name(&g.name) == declared.name.norm()
-        });
-        if !stored {
-            groups.extend(pending_declared(config, &declared.stage, &declared.name));
-        }
-    }
-    groups.sort_by(|a, b| {
-        (a.stage.as_bytes(), a.name.as_bytes()).cmp(&(b.stage.as_bytes(), b.name.as_bytes()))
-    });
-}
-
-/// A declared group as it will be created, with no id (-1) and no members.
-fn pending_declared(config: &Config, stage: &Stage, name: &GroupName) -> Option<GroupView> {
-    config
-        .declared_group(stage.as_str(), name.norm())
-        .map(|g| GroupView {
-            id: -1,
-            name: g.name.as_str().to_owned(),
-            stage: g.stage.to_string(),
-            description: g.description.clone(),
-            roles: g.roles.iter().map(ToString::to_string).collect(),
-            member_count: 0,
-        })
-}
-
 /// Runs `groups list` or `groups show`.
 pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
     if !matches!(
@@ -103,33 +39,15 @@ pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8
     match command {
         GroupsCommand::List { stage, output } => {
             let stage = stage.as_deref().map(|s| stage_arg(config, s)).transpose()?;
-            let mut groups = state.list_groups(stage.as_ref())?;
-            add_pending_declared(config, stage.as_ref(), &mut groups);
+            let groups = views::group_list(config, &state, stage.as_ref())?;
             match output {
-                Output::Json => {
-                    let items: Vec<GroupListItem<'_>> = groups
-                        .iter()
-                        .map(|g| GroupListItem {
-                            name: &g.name,
-                            stage: &g.stage,
-                            description: &g.description,
-                            declared: declared_line(config, &g.stage, &g.name).is_some(),
-                            roles: &g.roles,
-                            member_count: g.member_count,
-                        })
-                        .collect();
-                    println!("{}", serde_json::to_string_pretty(&items)?);
-                }
+                Output::Json => println!("{}", serde_json::to_string_pretty(&groups)?),
                 Output::Text => {
                     if groups.is_empty() {
                         println!("No groups.");
                     }
                     for g in &groups {
-                        let declared = if declared_line(config, &g.stage, &g.name).is_some() {
-                            " (declared)"
-                        } else {
-                            ""
-                        };
+                        let declared = if g.declared { " (declared)" } else { "" };
                         println!(
                             "{:<12} {:<28} {:>6} members  {}{declared}",
                             g.stage,
@@ -151,7 +69,7 @@ pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8
             let stored = state.find_group(&stage, &name)?;
             let group = match stored {
                 Some(group) => group,
-                None => pending_declared(config, &stage, &name).ok_or_else(|| {
+                None => views::pending_declared(config, &stage, &name).ok_or_else(|| {
                     Usage(format!("no group {:?} in stage {stage}", name.as_str()))
                 })?,
             };
@@ -160,7 +78,7 @@ pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8
             } else {
                 Vec::new()
             };
-            let declared = declared_line(config, &group.stage, &group.name);
+            let declared = views::declared_line(config, &group.stage, &group.name);
             match output {
                 Output::Json => {
                     let doc = GroupDoc {
@@ -218,35 +136,7 @@ pub fn run_users(config: &Config, command: &UsersCommand) -> anyhow::Result<u8> 
     let key = UserKey::parse(key).map_err(|e| Usage(e.0))?;
     let stage = stage.as_deref().map(|s| stage_arg(config, s)).transpose()?;
     let state = State::open_read_only(&config.daemon.state)?;
-    let memberships = state.user_memberships(&key, stage.as_ref())?;
-    let mut roles: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
-    for m in &memberships {
-        for role in &m.roles {
-            if let Some((app, name)) = role.split_once('/') {
-                let list = roles
-                    .entry(m.stage.clone())
-                    .or_default()
-                    .entry(app.to_owned())
-                    .or_default();
-                if !list.iter().any(|r| r == name) {
-                    list.push(name.to_owned());
-                    list.sort();
-                }
-            }
-        }
-    }
-    let doc = UserDoc {
-        user: key.to_string(),
-        groups: memberships
-            .iter()
-            .map(|m| UserGroupDoc {
-                name: m.name.clone(),
-                stage: m.stage.clone(),
-                provenance: m.provenance.iter().map(ToString::to_string).collect(),
-            })
-            .collect(),
-        roles,
-    };
+    let doc = views::user_doc(&state, &key, stage.as_ref())?;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
         Output::Text => {

@@ -33,6 +33,7 @@ fn stage_arg(config: &Config, raw: &str) -> Result<crate::model::Stage, Usage> {
 pub async fn run(cli: &Cli, progress: &indicatif::ProgressBar) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Reconcile(args) => reconcile::run(&load(&cli.config)?, args, progress).await,
+        Command::Run => crate::service::run(&cli.config).await,
         Command::Check { connect } => check::run(&load(&cli.config)?, *connect).await,
         Command::Plan(args) => plan::plan(&load(&cli.config)?, args, progress).await,
         Command::Apply { plan } => plan::apply(&load(&cli.config)?, plan),
@@ -77,6 +78,7 @@ pub fn exit_code_of(error: &anyhow::Error) -> u8 {
     match error.downcast_ref::<SyncError>() {
         Some(SyncError::UnknownIdp(_)) => 2,
         Some(SyncError::State(e)) => state_code(e),
+        Some(SyncError::Stopped) => 1,
         None => 1,
     }
 }

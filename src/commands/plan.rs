@@ -25,6 +25,8 @@ pub async fn plan(
         idps,
         allow_removals: args.allow_removals,
         allow_empty: args.allow_empty,
+        actor: None,
+        stop: None,
     };
     let output = sync_once(config, &options, progress).await?;
     progress.finish_and_clear();

@@ -22,6 +22,8 @@ pub async fn run(
         idps,
         allow_removals: args.allow_removals,
         allow_empty: args.allow_empty,
+        actor: None,
+        stop: None,
     };
     let report = sync_once(config, &options, progress).await?.report;
     progress.finish_and_clear();

@@ -4,6 +4,7 @@
 //! model rules and resolves paths and secrets; the rest of the program receives only these typed
 //! values. Errors name the file, the line and the key (or the environment variable).
 
+mod ldap;
 mod reader;
 mod secret;
 mod sections;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use toml_edit::TableLike;
 
+pub use ldap::LdapConfig;
 pub use reader::{ConfigError, Origin};
 use reader::{Doc, Section, entries};
 use sections::{
@@ -75,6 +77,8 @@ pub struct DaemonConfig {
     pub webhook_token: Option<SecretString>,
     /// How long a CLI run waits for another run of the same IdP to finish.
     pub run_wait: Duration,
+    /// The service delays each scheduled run by a random time up to this; zero (the default) is off.
+    pub jitter: Duration,
 }
 
 /// `[safety]`: the removal guard's limits (SPEC §1 invariant 6).
@@ -132,13 +136,15 @@ pub struct IdpConfig {
 }
 
 /// The kinds of IdP this build reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum IdpKind {
     /// A directory export in JSON (SPEC §2).
     File {
         /// The export, resolved against the configuration folder.
         path: PathBuf,
     },
+    /// An LDAP directory: OpenLDAP or Active Directory.
+    Ldap(Box<LdapConfig>),
 }
 
 /// `[idp.oidc]`: how ID tokens of this IdP are read at login.
@@ -258,7 +264,7 @@ impl Config {
         }
         let mut idps = Vec::new();
         for (index, (table, offset)) in entries(&doc, root, "idp")?.into_iter().enumerate() {
-            idps.push(read_idp(&doc, table, offset, index, &dir)?);
+            idps.push(read_idp(&doc, table, offset, index, &dir, env)?);
         }
         check_idps(&doc, &idps)?;
         let apps = read_apps(&doc, root)?;

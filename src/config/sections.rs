@@ -93,6 +93,7 @@ pub(super) fn read_daemon(
     let run_wait = s
         .duration("run_wait")?
         .map_or(Duration::from_secs(30), |d| d.value);
+    let jitter = s.duration("jitter")?.map_or(Duration::ZERO, |d| d.value);
     Ok(DaemonConfig {
         state,
         schedule,
@@ -103,6 +104,7 @@ pub(super) fn read_daemon(
         app_token,
         webhook_token,
         run_wait,
+        jitter,
     })
 }
 
@@ -174,6 +176,7 @@ pub(super) fn read_idp(
     offset: Option<usize>,
     index: usize,
     dir: &Path,
+    env: &[(String, String)],
 ) -> Result<IdpConfig, ConfigError> {
     let mut s = Section::new(doc, Some(table), format!("idp[{index}]"), None, offset);
     let name_value = s
@@ -194,12 +197,13 @@ pub(super) fn read_idp(
                 path: dir.join(path.value),
             }
         }
-        "ldap" | "azure_ad" | "okta" | "oidc" => {
+        "ldap" => IdpKind::Ldap(Box::new(super::ldap::read(&mut s, dir, env)?)),
+        "azure_ad" | "okta" | "oidc" => {
             return Err(s.error_from(
                 "kind",
                 &kind_value.origin,
                 format!(
-                    "IdP kind {:?} is not available in this version yet; use \"file\"",
+                    "IdP kind {:?} is not available in this version yet; use \"file\" or \"ldap\"",
                     kind_value.value
                 ),
             ));
@@ -220,10 +224,17 @@ pub(super) fn read_idp(
             return Err(s.error_from("nested_max_depth", &v.origin, "must be between 1 and 1000"));
         }
     };
-    let user_key = match s.string("user_key")? {
-        None => "email".to_owned(),
-        Some(v) if ["email", "id", "name"].contains(&v.value.as_str()) => v.value,
-        Some(v) => {
+    let user_key = match (&kind, s.string("user_key")?) {
+        (IdpKind::Ldap(_), None) => "mail".to_owned(),
+        (IdpKind::Ldap(_), Some(v)) if v.value.trim().is_empty() => {
+            return Err(s.error_from("user_key", &v.origin, "must name an attribute"));
+        }
+        (IdpKind::Ldap(_), Some(v)) => v.value.trim().to_owned(),
+        (IdpKind::File { .. }, None) => "email".to_owned(),
+        (IdpKind::File { .. }, Some(v)) if ["email", "id", "name"].contains(&v.value.as_str()) => {
+            v.value
+        }
+        (IdpKind::File { .. }, Some(v)) => {
             return Err(s.error_from(
                 "user_key",
                 &v.origin,

@@ -60,11 +60,8 @@ fn defaults_and_relative_paths() {
     assert_eq!(stages, ["development", "qa", "production"]);
     assert_eq!(config.daemon.run_wait, Duration::from_secs(30));
     assert_eq!(config.daemon.listen.to_string(), "127.0.0.1:8410");
-    assert_eq!(
-        config.idps[0].kind,
-        IdpKind::File {
-            path: PathBuf::from("/etc/idpsync/dir.json")
-        }
+    assert!(
+        matches!(&config.idps[0].kind, IdpKind::File { path } if path == Path::new("/etc/idpsync/dir.json"))
     );
     assert_eq!(config.idps[0].user_key, "email");
     assert_eq!(config.mappings[0].line, Some(20));
@@ -97,11 +94,8 @@ fn environment_overrides_reach_sections_and_idps() {
     .unwrap();
     assert_eq!(config.safety.max_removals, 50);
     assert_eq!(config.daemon.stages.len(), 2);
-    assert_eq!(
-        config.idps[0].kind,
-        IdpKind::File {
-            path: PathBuf::from("/etc/idpsync/other.json")
-        }
+    assert!(
+        matches!(&config.idps[0].kind, IdpKind::File { path } if path == Path::new("/etc/idpsync/other.json"))
     );
     assert!(!config.idps[0].nested);
 }
@@ -297,9 +291,9 @@ fn cron_and_kinds_are_validated() {
         err.contains(":3: daemon.schedule: invalid cron expression"),
         "{err}"
     );
-    let err = error(&BASE.replace("kind = \"file\"", "kind = \"ldap\""));
+    let err = error(&BASE.replace("kind = \"file\"", "kind = \"okta\""));
     assert!(
-        err.contains("idp[corp].kind: IdP kind \"ldap\" is not available in this version yet"),
+        err.contains("idp[corp].kind: IdP kind \"okta\" is not available in this version yet"),
         "{err}"
     );
     let err = error(&BASE.replace("[daemon]", "[store]\nkind = \"scim\"\n[daemon]"));
@@ -314,8 +308,9 @@ fn the_reference_configuration_lists_every_key_and_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/reference.toml");
     let env = [("IDPSYNC_REFERENCE_TOKEN".to_string(), "x".to_string())];
     let config = Config::load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.idps.len(), 1);
+    assert_eq!(config.idps.len(), 2);
     assert!(config.idps[0].oidc.is_some());
+    assert!(matches!(&config.idps[1].kind, IdpKind::Ldap(l) if l.bind_password.is_some()));
     assert!(config.apps.is_some() && !config.groups.is_empty() && !config.mappings.is_empty());
 }
 
@@ -349,4 +344,125 @@ fn an_override_creating_a_missing_table_is_blamed_by_name() {
         err.origin,
         Origin::Env("IDPSYNC__IDP__CORP__OIDC__NOPE".into())
     );
+}
+
+/// `BASE` with its file IdP replaced by an LDAP one carrying `keys`.
+fn with_ldap(keys: &str) -> String {
+    BASE.replace(
+        "kind = \"file\"\npath = \"dir.json\"",
+        &format!("kind = \"ldap\"\n{keys}"),
+    )
+}
+
+fn ldap_of(config: &Config) -> &LdapConfig {
+    match &config.idps[0].kind {
+        IdpKind::Ldap(ldap) => ldap,
+        other => panic!("not ldap: {other:?}"),
+    }
+}
+
+#[test]
+fn ldap_defaults_find_openldap_and_active_directory_entries() {
+    let text = with_ldap("url = \"ldap://dir:389\"\nbase_dn = \"dc=example,dc=com\"");
+    let config = parse(&text).unwrap();
+    let ldap = ldap_of(&config);
+    assert_eq!(config.idps[0].user_key, "mail");
+    assert_eq!(ldap.user_filter, "(objectClass=inetOrgPerson)");
+    assert_eq!(ldap.group_filter, ldap::DEFAULT_GROUP_FILTER);
+    assert_eq!(
+        (ldap.user_base_dn.as_str(), ldap.group_base_dn.as_str()),
+        ("dc=example,dc=com", "dc=example,dc=com")
+    );
+    assert_eq!(ldap.user_id_attr, "entryUUID");
+    assert_eq!(ldap.member_attrs, ["member", "uniqueMember"]);
+    assert_eq!(ldap.member_uid_attr.as_deref(), Some("memberUid"));
+    assert_eq!(
+        (ldap.page_size, ldap.timeout),
+        (500, Duration::from_secs(60))
+    );
+    assert!(ldap.bind_dn.is_none() && !ldap.active_directory);
+
+    let text = with_ldap(
+        "url = \"ldaps://dc1:636\"\nbase_dn = \"DC=corp,DC=example\"\nactive_directory = true\nin_chain = true\nbind_dn = \"CN=svc,DC=corp,DC=example\"\nbind_password = \"env:LDAP_PW\"\nuser_key = \"userPrincipalName\"",
+    );
+    let config = parse_env(&text, &[("LDAP_PW", "s3cret")]).unwrap();
+    let ldap = ldap_of(&config);
+    assert_eq!(config.idps[0].user_key, "userPrincipalName");
+    assert_eq!(
+        ldap.user_filter,
+        "(&(objectCategory=person)(objectClass=user))"
+    );
+    assert_eq!(ldap.group_filter, "(objectClass=group)");
+    assert_eq!(
+        (ldap.user_id_attr.as_str(), ldap.uid_attr.as_str()),
+        ("objectGUID", "sAMAccountName")
+    );
+    assert_eq!(ldap.member_attrs, ["member"]);
+    assert!(ldap.member_uid_attr.is_none() && ldap.in_chain);
+    assert!(
+        !format!("{config:?}").contains("s3cret"),
+        "the password never prints"
+    );
+}
+
+#[test]
+fn bad_ldap_settings_name_the_key() {
+    let base = "url = \"ldap://dir:389\"\nbase_dn = \"dc=x\"";
+    for (keys, expected) in [
+        ("base_dn = \"dc=x\"", "an ldap IdP needs url"),
+        (
+            "url = \"http://dir\"\nbase_dn = \"dc=x\"",
+            "idp[corp].url: \"http://dir\" is not an ldap:// or ldaps:// URL",
+        ),
+        ("url = \"ldap://dir\"", "an ldap IdP needs base_dn"),
+        (
+            "url = \"ldaps://dir\"\nbase_dn = \"dc=x\"\nstarttls = true",
+            "idp[corp].starttls: starttls applies to ldap:// URLs",
+        ),
+        (
+            &format!("{base}\nbind_dn = \"cn=svc,dc=x\""),
+            "bind_dn and bind_password_file",
+        ),
+        (
+            &format!("{base}\nbind_dn = \"cn=svc,dc=x\"\nbind_password = \"hunter2\""),
+            "secrets are never written inline",
+        ),
+        (
+            &format!("{base}\nin_chain = true"),
+            "idp[corp].in_chain: in_chain (LDAP_MATCHING_RULE_IN_CHAIN) exists only on Active Directory",
+        ),
+        (
+            &format!("{base}\nuser_filter = \"objectClass=person\""),
+            "idp[corp].user_filter: \"objectClass=person\" is not an LDAP filter",
+        ),
+        (
+            &format!("{base}\ngroup_filter = \"(|(cn=a)(cn=b)\""),
+            "idp[corp].group_filter",
+        ),
+        (
+            &format!("{base}\npage_size = 0"),
+            "idp[corp].page_size: must be between 1 and 100000",
+        ),
+        (
+            &format!("{base}\ntimeout = 0"),
+            "idp[corp].timeout: must be more than zero",
+        ),
+        (
+            &format!("{base}\ndisabled_value = \"x\""),
+            "disabled_value needs disabled_attr",
+        ),
+        (
+            &format!("{base}\nactive_directory = true\ndisabled_attr = \"x\""),
+            "userAccountControl",
+        ),
+        (
+            &format!("{base}\nuser_key = \" \""),
+            "idp[corp].user_key: must name an attribute",
+        ),
+        (&format!("{base}\nsize_limit = 5"), "size_limit"),
+    ] {
+        let err = error(&with_ldap(keys));
+        assert!(err.contains(expected), "{keys}: {err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
 }

@@ -96,6 +96,7 @@ struct BorrowedGroup<'a> {
 pub struct FileSource {
     path: PathBuf,
     user_key: String,
+    reads: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl FileSource {
@@ -104,7 +105,13 @@ impl FileSource {
         FileSource {
             path,
             user_key: user_key.to_owned(),
+            reads: Default::default(),
         }
+    }
+
+    /// How many times the file was read.
+    pub fn requests(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reads the export as it is, after checking that it resolves (ids unique, members known).
@@ -173,6 +180,8 @@ impl FileSource {
     }
 
     async fn bytes(&self) -> Result<Vec<u8>, SourceError> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::fs::read(&self.path).await.map_err(|e| {
             SourceError::Unavailable(format!("cannot read {}: {e}", self.path.display()))
         })

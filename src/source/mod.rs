@@ -6,6 +6,7 @@
 //! the run (SPEC §1 invariant 4). Sources never touch the state file.
 
 pub mod file;
+pub mod ldap;
 
 use crate::config::{IdpConfig, IdpKind};
 use crate::directory::Directory;
@@ -40,6 +41,8 @@ pub enum SourceRead {
 pub enum Source {
     /// A directory export on disk.
     File(file::FileSource),
+    /// An LDAP directory.
+    Ldap(Box<ldap::LdapSource>),
 }
 
 impl Source {
@@ -49,6 +52,9 @@ impl Source {
             IdpKind::File { path } => {
                 Source::File(file::FileSource::new(path.clone(), &config.user_key))
             }
+            IdpKind::Ldap(ldap) => {
+                Source::Ldap(Box::new(ldap::LdapSource::new(ldap, &config.user_key)))
+            }
         }
     }
 
@@ -56,6 +62,15 @@ impl Source {
     pub async fn export(&self) -> Result<file::DirectoryExport, SourceError> {
         match self {
             Source::File(file) => file.export().await,
+            Source::Ldap(ldap) => ldap.export().await,
+        }
+    }
+
+    /// Requests this source has sent to its IdP so far (LDAP operations; one per file read).
+    pub fn requests(&self) -> u64 {
+        match self {
+            Source::File(file) => file.requests(),
+            Source::Ldap(ldap) => ldap.requests(),
         }
     }
 
@@ -64,6 +79,7 @@ impl Source {
     pub async fn read(&self, unchanged_if: Option<&str>) -> Result<SourceRead, SourceError> {
         match self {
             Source::File(file) => file.read_if_changed(unchanged_if).await,
+            Source::Ldap(ldap) => ldap.read_if_changed(unchanged_if).await,
         }
     }
 }

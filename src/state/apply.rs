@@ -95,6 +95,20 @@ impl State {
         Ok(())
     }
 
+    /// Closes the runs `actor` left open ('running': the process died or was killed mid-run) as
+    /// 'interrupted'; returns how many. Their applied IdPs committed whole; the others applied
+    /// nothing, and the next run plans what is left.
+    pub fn close_interrupted_runs(&mut self, actor: &str) -> Result<u64, StateError> {
+        let closed = self
+            .conn
+            .execute(
+                "UPDATE runs SET outcome = 'interrupted', finished_at = ?2 WHERE outcome = 'running' AND actor = ?1",
+                params![actor, unix_now()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(closed as u64)
+    }
+
     /// Records the end of a run.
     pub fn finish_run(&mut self, record: &RunRecord<'_>) -> Result<(), StateError> {
         self.conn

@@ -41,6 +41,26 @@ pub struct RunOptions {
     pub allow_removals: Option<u64>,
     /// `--allow-empty`.
     pub allow_empty: bool,
+    /// Who started the run, for its run record (`cli:<user>` when absent).
+    pub actor: Option<String>,
+    /// Set to `true` to stop the run: reads in progress are dropped, and applying stops after the
+    /// IdP in hand (its transaction completes or never began). The service's shutdown.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// What happened to one IdP in a run, for metrics and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdpStats {
+    /// The IdP.
+    pub name: String,
+    /// `ok`, `unchanged`, `refused`, `failed` or `interrupted`.
+    pub outcome: String,
+    /// Seconds spent reading it.
+    pub seconds: f64,
+    /// Requests sent to it.
+    pub requests: u64,
+    /// Requests it throttled.
+    pub throttles: u64,
 }
 
 /// What a run produced: the report, and what a saved plan needs to be applied later.
@@ -55,6 +75,8 @@ pub struct RunOutput {
     /// Per IdP whose part may apply: immutable ids to store beside user keys (key → id).
     pub external_ids:
         std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// Per selected IdP, what happened to it.
+    pub idps: Vec<IdpStats>,
 }
 
 /// Errors that stop a run as a whole (an IdP failing does not: it is in the report).
@@ -66,6 +88,9 @@ pub enum SyncError {
     /// The state file failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The run was stopped (`RunOptions::stop`) before anything was applied.
+    #[error("the run was stopped before anything was applied")]
+    Stopped,
 }
 
 /// One IdP's read, with its lock kept until the run ends.
@@ -77,6 +102,10 @@ struct Read {
     /// Set when the shortcut found the IdP, the configuration and the store unchanged since this
     /// applied read: the IdP's plan is empty and it is not read further.
     unchanged: Option<StoredRead>,
+    /// Seconds the read took.
+    seconds: f64,
+    /// Requests the read sent.
+    requests: u64,
     _lock: Option<RunLock>,
 }
 
@@ -121,6 +150,10 @@ pub async fn sync_once(
             path: config.daemon.state.clone(),
             dry_run: options.dry_run,
             run_id: run_id.clone(),
+            actor: options
+                .actor
+                .clone()
+                .unwrap_or_else(|| format!("cli:{}", unix_user())),
             declared: if options.dry_run {
                 Vec::new()
             } else {
@@ -132,7 +165,29 @@ pub async fn sync_once(
         };
         move || prepare.run()
     });
-    let reads = read_idps(&selected, &stored, locks, progress).await;
+    let reads = match options.stop.clone() {
+        None => read_idps(&selected, &stored, locks, progress).await,
+        Some(mut stop) => tokio::select! {
+            reads = read_idps(&selected, &stored, locks, progress) => reads,
+            () = stopped(&mut stop) => {
+                // Reads change nothing; dropping them is safe. Close the run record.
+                cancel.store(true, Ordering::Relaxed);
+                if let Ok(Ok((mut state, _))) = preparing.await
+                    && !options.dry_run
+                {
+                    state.finish_run(&RunRecord {
+                        run_id: &run_id,
+                        outcome: "interrupted",
+                        adds: 0,
+                        removes: 0,
+                        summary: &crate::report::Summary::default(),
+                    })?;
+                }
+                info!(run_id, "Run stopped while reading; nothing was applied.");
+                return Err(SyncError::Stopped);
+            }
+        },
+    };
     progress.set_message("reconciling");
     tracing::debug!(idps = reads.len(), "IdPs read.");
     let (unchanged, reads): (Vec<Read>, Vec<Read>) =
@@ -148,11 +203,17 @@ pub async fn sync_once(
     run_blocking(|| plan_and_apply(config, options, &run_id, reads, unchanged, state, loaded))
 }
 
+/// Returns once `stop` says stop (or its sender is gone).
+pub async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
 /// Opens the state for a run and loads what the selected IdPs hold, on a blocking thread.
 struct Prepare {
     path: PathBuf,
     dry_run: bool,
     run_id: String,
+    actor: String,
     /// The declared groups to create or align first (real runs).
     declared: Vec<DeclaredGroup>,
     idps: Vec<IdpName>,
@@ -169,7 +230,7 @@ impl Prepare {
             State::open_read_only(&self.path)?
         } else {
             let mut state = State::open(&self.path)?;
-            state.begin_run(&self.run_id, &format!("cli:{}", unix_user()))?;
+            state.begin_run(&self.run_id, &self.actor)?;
             let changed = state.sync_declared(&self.declared, &format!("run:{}", self.run_id))?;
             if changed > 0 {
                 info!(
@@ -243,13 +304,19 @@ async fn read_idps(
                         result: Err(e),
                         fingerprint: None,
                         unchanged: None,
+                        seconds: 0.0,
+                        requests: 0,
                         _lock: None,
                     };
                 }
             };
             progress.set_message(format!("reading {}", idp.name));
             let unchanged_if = stored.as_ref().map(|s| s.fingerprint.as_str());
-            let (result, fingerprint, unchanged) = match Source::build(idp).read(unchanged_if).await {
+            let started = std::time::Instant::now();
+            let source = Source::build(idp);
+            let read = source.read(unchanged_if).await;
+            let (seconds, requests) = (started.elapsed().as_secs_f64(), source.requests());
+            let (result, fingerprint, unchanged) = match read {
                 Ok(SourceRead::Unchanged) => {
                     info!(idp = %idp.name, "Unchanged since its last applied read; nothing to do (--full reads it anyway).");
                     (Ok(Directory::default()), None, stored.clone())
@@ -268,6 +335,8 @@ async fn read_idps(
                 result,
                 fingerprint,
                 unchanged,
+                seconds,
+                requests,
                 _lock: lock,
             }
         }
@@ -378,10 +447,14 @@ fn plan_and_apply(
         error!(idp = %refusal.idp, guard = refusal.guard.as_str(), removals = refusal.removals, limit = refusal.limit,
             allow = %refusal.allow, "Refused: {}. Nothing of this IdP was applied.", refusal.detail);
     }
+    let mut interrupted = vec![false; reads.len()];
     if !options.dry_run {
-        apply(
-            &mut state, config, run_id, &mut plan, &world, &reads, &loaded,
-        )?;
+        let context = ApplyContext {
+            config,
+            run_id,
+            stop: options.stop.as_ref(),
+        };
+        interrupted = apply(&mut state, &context, &mut plan, &world, &reads, &loaded)?;
     }
     let mut report = to_report(run_id, options.dry_run, &plan, &world, &names);
     for read in &unchanged {
@@ -436,25 +509,74 @@ fn plan_and_apply(
             (read.name.to_string(), ids)
         })
         .collect();
+    let mut idps: Vec<IdpStats> = reads
+        .iter()
+        .enumerate()
+        .map(|(i, read)| IdpStats {
+            name: read.name.to_string(),
+            outcome: match &plan.outcomes[i] {
+                _ if interrupted[i] => "interrupted",
+                Outcome::Applied { .. } => "ok",
+                Outcome::Refused => "refused",
+                Outcome::Failed => "failed",
+            }
+            .to_owned(),
+            seconds: read.seconds,
+            requests: read.requests,
+            throttles: 0,
+        })
+        .collect();
+    idps.extend(unchanged.iter().map(|read| IdpStats {
+        name: read.name.to_string(),
+        outcome: "unchanged".to_owned(),
+        seconds: read.seconds,
+        requests: read.requests,
+        throttles: 0,
+    }));
     Ok(RunOutput {
         report,
         baselines,
         generation: loaded.generation,
         external_ids,
+        idps,
     })
 }
 
+/// What an apply needs to know about the run it belongs to.
+struct ApplyContext<'a> {
+    config: &'a Config,
+    run_id: &'a str,
+    /// Set when the service stops: IdPs not applied yet are left for the next run.
+    stop: Option<&'a tokio::sync::watch::Receiver<bool>>,
+}
+
 /// Applies each applicable IdP in its own transaction; an IdP whose apply fails moves to `failed`.
+/// Returns, per IdP, whether a stop left it unapplied (its transaction never began).
 fn apply(
     state: &mut State,
-    config: &Config,
-    run_id: &str,
+    context: &ApplyContext<'_>,
     plan: &mut Plan,
     world: &World,
     reads: &[Read],
     loaded: &Loaded,
-) -> Result<(), SyncError> {
+) -> Result<Vec<bool>, SyncError> {
+    let (config, run_id) = (context.config, context.run_id);
+    let mut interrupted = vec![false; reads.len()];
     for (i, read) in reads.iter().enumerate() {
+        if context.stop.is_some_and(|stop| *stop.borrow())
+            && matches!(plan.outcomes[i], Outcome::Applied { .. })
+        {
+            let detail =
+                "interrupted: the service stopped before this IdP's turn; the next run applies it";
+            info!(idp = %read.name, "Stopping: this IdP's changes are left for the next run.");
+            plan.failed.push((read.name.clone(), detail.to_owned()));
+            plan.adds.retain(|c| c.idp != i);
+            plan.removes.retain(|c| c.idp != i);
+            plan.outcomes[i] = Outcome::Failed;
+            interrupted[i] = true;
+            state.record_idp_outcome(run_id, &read.name, "interrupted", detail, None)?;
+            continue;
+        }
         match &plan.outcomes[i] {
             Outcome::Applied { baseline, .. } => {
                 let mut work = idp_apply(i, plan, world, read, loaded, baseline);
@@ -491,7 +613,7 @@ fn apply(
         }
     }
     plan.failed.sort();
-    Ok(())
+    Ok(interrupted)
 }
 
 /// The IdP's immutable ids to store beside user keys: users the store knows (or this plan adds)

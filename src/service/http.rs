@@ -1,0 +1,206 @@
+//! The service's HTTP listener (SPEC §4, `listen`): health, readiness, metrics, and the read API
+//! applications use to ask which groups and roles a user has.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use super::Shared;
+use crate::model::{Stage, UserKey};
+use crate::state::State;
+use crate::views;
+
+/// The routes of `listen`.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/users/{key}", get(user))
+        .route("/v1/groups", get(groups))
+        .with_state(shared)
+}
+
+/// The process is alive.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The state is open and the listeners are bound (IdP health is in `/metrics` and `status`).
+async fn readyz(Extract(shared): Extract<Arc<Shared>>) -> Response {
+    if shared.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn metrics(Extract(shared): Extract<Arc<Shared>>) -> Response {
+    shared.refresh_journal_gauges().await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.encode(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct StageQuery {
+    stage: Option<String>,
+}
+
+/// `GET /v1/users/{key}`: the `users show` document.
+async fn user(
+    Extract(shared): Extract<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Query(query): Query<StageQuery>,
+) -> Result<Response, ApiError> {
+    let config = shared.config();
+    check_app_token(&config, &headers)?;
+    let key = UserKey::parse(&key)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.0))?;
+    let stage = stage_of(&config, query.stage.as_deref())?;
+    blocking(move || {
+        let state = State::open_read_only(&config.daemon.state)?;
+        views::user_doc(&state, &key, stage.as_ref())
+    })
+    .await
+}
+
+/// `GET /v1/groups?stage=S`: the `groups list` document.
+async fn groups(
+    Extract(shared): Extract<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<StageQuery>,
+) -> Result<Response, ApiError> {
+    let config = shared.config();
+    check_app_token(&config, &headers)?;
+    let stage = stage_of(&config, query.stage.as_deref())?;
+    blocking(move || {
+        let state = State::open_read_only(&config.daemon.state)?;
+        views::group_list(&config, &state, stage.as_ref())
+    })
+    .await
+}
+
+/// Runs a store read off the async workers and answers its document as JSON.
+async fn blocking<T: serde::Serialize + Send + 'static>(
+    read: impl FnOnce() -> Result<T, crate::state::StateError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(doc)) => Ok(Json(doc).into_response()),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "Read API: the state could not be read.");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the state could not be read",
+            ))
+        }
+        Err(_) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the read failed",
+        )),
+    }
+}
+
+fn stage_of(config: &crate::config::Config, raw: Option<&str>) -> Result<Option<Stage>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    match Stage::parse(raw) {
+        Ok(stage) if config.daemon.stages.contains(&stage) => Ok(Some(stage)),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{raw:?} is not one of daemon.stages"),
+        )),
+    }
+}
+
+/// Passes when the request carries the app token. Without an app token configured, the read
+/// API is off.
+fn check_app_token(config: &crate::config::Config, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &config.daemon.app_token else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the read API is off: set daemon.app_token_file",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if equal_in_constant_time(given.as_bytes(), expected.expose_secret().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "a missing or wrong app token",
+        ))
+    }
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An error answer: `{"error": "<code>", "detail": "…"}` (SPEC §4), never echoing a token.
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({"error": self.code, "detail": self.detail})),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(equal_in_constant_time(b"secret", b"secret"));
+        assert!(!equal_in_constant_time(b"secret", b"secreT"));
+        assert!(!equal_in_constant_time(b"secret", b"secret2"));
+        assert!(!equal_in_constant_time(b"", b"secret"));
+    }
+}

@@ -1,0 +1,148 @@
+//! Read-only documents of the store, shared by the CLI (`groups list`, `users show`) and the
+//! service's read API (`GET /v1/groups`, `GET /v1/users/{key}`), so both answer alike (SPEC §3).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::model::{GroupName, Stage, UserKey};
+use crate::state::{GroupView, State, StateError};
+
+/// One group of the `groups list` document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupListItem {
+    /// The name as shown.
+    pub name: String,
+    /// The stage.
+    pub stage: String,
+    /// The description.
+    pub description: String,
+    /// Whether the configuration declares it.
+    pub declared: bool,
+    /// Its roles, `App/Role`.
+    pub roles: Vec<String>,
+    /// How many users are members.
+    pub member_count: u64,
+}
+
+/// The `users show` document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserDoc {
+    /// The user key.
+    pub user: String,
+    /// The groups the user is in, with provenances.
+    pub groups: Vec<UserGroupDoc>,
+    /// Effective roles: stage → app → roles.
+    pub roles: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+/// One group of a [`UserDoc`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserGroupDoc {
+    /// The group's name.
+    pub name: String,
+    /// The group's stage.
+    pub stage: String,
+    /// `direct`, `idp:<name>`.
+    pub provenance: Vec<String>,
+}
+
+/// Every group (of `stage`, when given), declared groups not stored yet included, sorted by
+/// (stage, name).
+pub fn group_list(
+    config: &Config,
+    state: &State,
+    stage: Option<&Stage>,
+) -> Result<Vec<GroupListItem>, StateError> {
+    let mut groups = state.list_groups(stage)?;
+    add_pending_declared(config, stage, &mut groups);
+    Ok(groups
+        .into_iter()
+        .map(|g| GroupListItem {
+            declared: declared_line(config, &g.stage, &g.name).is_some(),
+            name: g.name,
+            stage: g.stage,
+            description: g.description,
+            roles: g.roles,
+            member_count: g.member_count,
+        })
+        .collect())
+}
+
+/// The groups and effective roles of `key` (of `stage`, when given).
+pub fn user_doc(
+    state: &State,
+    key: &UserKey,
+    stage: Option<&Stage>,
+) -> Result<UserDoc, StateError> {
+    let memberships = state.user_memberships(key, stage)?;
+    let mut roles: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for m in &memberships {
+        for role in &m.roles {
+            if let Some((app, name)) = role.split_once('/') {
+                let list = roles
+                    .entry(m.stage.clone())
+                    .or_default()
+                    .entry(app.to_owned())
+                    .or_default();
+                if !list.iter().any(|r| r == name) {
+                    list.push(name.to_owned());
+                    list.sort();
+                }
+            }
+        }
+    }
+    Ok(UserDoc {
+        user: key.to_string(),
+        groups: memberships
+            .iter()
+            .map(|m| UserGroupDoc {
+                name: m.name.clone(),
+                stage: m.stage.clone(),
+                provenance: m.provenance.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
+        roles,
+    })
+}
+
+/// The configuration line declaring group (`stage`, `name`), when the configuration declares it.
+pub fn declared_line(config: &Config, stage: &str, name: &str) -> Option<Option<usize>> {
+    config
+        .declared_group(stage, &crate::model::normalise_group_name(name))
+        .map(|g| g.line)
+}
+
+/// Declared groups the store does not hold yet (the next real run creates them) show as they will be.
+fn add_pending_declared(config: &Config, stage: Option<&Stage>, groups: &mut Vec<GroupView>) {
+    for declared in &config.groups {
+        if stage.is_some_and(|s| *s != declared.stage) {
+            continue;
+        }
+        let stored = groups.iter().any(|g| {
+            g.stage == declared.stage.as_str()
+                && crate::model::normalise_group_name(&g.name) == declared.name.norm()
+        });
+        if !stored {
+            groups.extend(pending_declared(config, &declared.stage, &declared.name));
+        }
+    }
+    groups.sort_by(|a, b| {
+        (a.stage.as_bytes(), a.name.as_bytes()).cmp(&(b.stage.as_bytes(), b.name.as_bytes()))
+    });
+}
+
+/// A declared group as it will be created, with no id (-1) and no members.
+pub fn pending_declared(config: &Config, stage: &Stage, name: &GroupName) -> Option<GroupView> {
+    config
+        .declared_group(stage.as_str(), name.norm())
+        .map(|g| GroupView {
+            id: -1,
+            name: g.name.as_str().to_owned(),
+            stage: g.stage.to_string(),
+            description: g.description.clone(),
+            roles: g.roles.iter().map(ToString::to_string).collect(),
+            member_count: 0,
+        })
+}
