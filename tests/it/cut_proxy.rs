@@ -27,6 +27,8 @@ struct Shared {
     connections: AtomicUsize,
     /// Connections cut after N messages.
     cuts: AtomicUsize,
+    /// The most messages the upstream sent on one connection.
+    most: AtomicUsize,
     /// Every socket opened, to shut them all down on drop.
     sockets: Mutex<Vec<TcpStream>>,
 }
@@ -41,6 +43,7 @@ impl CutProxy {
             stop: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
             sockets: Mutex::new(Vec::new()),
         });
         let accept_shared = shared.clone();
@@ -82,6 +85,12 @@ impl CutProxy {
     /// How many connections it cut after N messages (the others ended on their own).
     pub fn cuts(&self) -> usize {
         self.shared.cuts.load(Ordering::SeqCst)
+    }
+
+    /// The most complete messages the upstream sent on one connection (a proxy that never cuts
+    /// measures how many messages a whole read takes).
+    pub fn most_messages(&self) -> usize {
+        self.shared.most.load(Ordering::SeqCst)
     }
 }
 
@@ -138,6 +147,7 @@ fn serve(client: TcpStream, upstream: SocketAddr, after: usize, shared: &Shared)
         while let Some(len) = message_len(&pending[complete..])? {
             complete += len;
             sent += 1;
+            shared.most.fetch_max(sent, Ordering::SeqCst);
             if sent == after {
                 to_client.write_all(&pending[..complete])?;
                 shared.cuts.fetch_add(1, Ordering::SeqCst);
@@ -271,6 +281,7 @@ fn cut_proxy_forwards_exactly_n_messages_then_drops_both_sides() {
     assert_eq!(request, b"hello", "the client's bytes reach the upstream");
     assert!(ended, "the upstream's connection is closed too");
     assert_eq!((proxy.connections(), proxy.cuts()), (1, 1));
+    assert_eq!(proxy.most_messages(), 3);
 }
 
 #[test]
@@ -294,4 +305,5 @@ fn cut_proxy_passes_everything_when_n_is_not_reached() {
     server.join().unwrap();
     assert_eq!(received, all);
     assert_eq!((proxy.connections(), proxy.cuts()), (1, 0));
+    assert_eq!(proxy.most_messages(), 2);
 }
