@@ -322,6 +322,20 @@ impl Fixture {
         users.into_iter().filter_map(key).collect()
     }
 
+    /// The user keys of group `cn`'s own user members, nested groups not expanded (`nested =
+    /// false`) and `memberUid` values ignored (`member_uid_attr = ""`).
+    pub fn direct_by_dn(&self, cn: &str) -> BTreeSet<String> {
+        self.group(cn)
+            .members
+            .iter()
+            .filter_map(|m| match (self.group(cn).schema, m) {
+                (Schema::Posix, _) => None,
+                (_, Member::User(i) | Member::UserOddDn(i) | Member::UserWithUid(i)) => key(*i),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// How many user entries the user search returns.
     pub fn users_total(&self) -> usize {
         USERS
