@@ -29,6 +29,8 @@ struct Shared {
     cuts: AtomicUsize,
     /// The most messages the upstream sent on one connection.
     most: AtomicUsize,
+    /// Messages the upstream sent on all connections.
+    total: AtomicUsize,
     /// Every socket opened, to shut them all down on drop.
     sockets: Mutex<Vec<TcpStream>>,
 }
@@ -44,6 +46,7 @@ impl CutProxy {
             connections: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
             most: AtomicUsize::new(0),
+            total: AtomicUsize::new(0),
             sockets: Mutex::new(Vec::new()),
         });
         let accept_shared = shared.clone();
@@ -91,6 +94,11 @@ impl CutProxy {
     /// measures how many messages a whole read takes).
     pub fn most_messages(&self) -> usize {
         self.shared.most.load(Ordering::SeqCst)
+    }
+
+    /// The complete messages the upstream sent on all connections so far.
+    pub fn messages(&self) -> usize {
+        self.shared.total.load(Ordering::SeqCst)
     }
 }
 
@@ -148,6 +156,7 @@ fn serve(client: TcpStream, upstream: SocketAddr, after: usize, shared: &Shared)
             complete += len;
             sent += 1;
             shared.most.fetch_max(sent, Ordering::SeqCst);
+            shared.total.fetch_add(1, Ordering::SeqCst);
             if sent == after {
                 to_client.write_all(&pending[..complete])?;
                 shared.cuts.fetch_add(1, Ordering::SeqCst);
@@ -305,5 +314,5 @@ fn cut_proxy_passes_everything_when_n_is_not_reached() {
     server.join().unwrap();
     assert_eq!(received, all);
     assert_eq!((proxy.connections(), proxy.cuts()), (1, 0));
-    assert_eq!(proxy.most_messages(), 2);
+    assert_eq!((proxy.most_messages(), proxy.messages()), (2, 2));
 }

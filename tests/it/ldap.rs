@@ -656,18 +656,30 @@ fn ldap_removal_guard_refuses_many_removals_until_allowed() {
 
 #[test]
 fn ldap_unchanged_check_follows_context_csn() {
-    let (slapd, _) = start();
-    let env = setup(&slapd, None, "");
-    let (code, doc) = env.reconcile(&[]);
-    assert_eq!(code, 0, "{doc:#}");
+    let (slapd, fixture) = start();
+    // Through a proxy that never cuts: it counts what each run reads.
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], slapd.port()));
+    let proxy = CutProxy::start(upstream, usize::MAX);
+    let env = setup(&slapd, Some(&proxy.url()), "");
+    // Runs `reconcile` with `args`: its outcome and how many messages the server sent.
+    let run = |args: &[&str]| {
+        let before = proxy.messages();
+        let out = env.run(&[&["reconcile", "--output", "json"][..], args].concat());
+        out.expect(0);
+        (out.stderr.clone(), out.json(), proxy.messages() - before)
+    };
     const UNCHANGED: &str = "Unchanged since its last applied read";
 
-    // Nothing moved: the IdP is not read, the plan is empty.
-    let out = env.run(&["reconcile", "--output", "json"]);
-    out.expect(0);
-    assert!(out.stderr.contains(UNCHANGED), "{}", out.stderr);
-    let doc = out.json();
+    let (_, doc, read) = run(&[]);
+    assert_eq!(doc["summary"]["adds"], expected_adds(&fixture));
+    assert!(read > fixture.users_total(), "a full read: {read} messages");
+
+    // Nothing moved: the IdP is not read (a few messages for contextCSN), the plan is empty.
+    let (stderr, doc, read) = run(&[]);
+    assert!(stderr.contains(UNCHANGED), "{stderr}");
+    assert!(read < 20, "only the marker is read: {read} messages");
     assert_eq!((&doc["adds"], &doc["removes"]), (&json!([]), &json!([])));
+    assert_eq!(doc["summary"]["skipped_users"], fixture.without_key());
 
     // A write on the server moves contextCSN: the next run reads it and applies it.
     let before = slapd.values(&slapd.base_dn, "contextCSN");
@@ -677,10 +689,9 @@ fn ldap_unchanged_check_follows_context_csn() {
         user_dn(760)
     ));
     assert_ne!(slapd.values(&slapd.base_dn, "contextCSN"), before);
-    let out = env.run(&["reconcile", "--output", "json"]);
-    out.expect(0);
-    assert!(!out.stderr.contains(UNCHANGED), "{}", out.stderr);
-    let doc = out.json();
+    let (stderr, doc, read) = run(&[]);
+    assert!(!stderr.contains(UNCHANGED), "{stderr}");
+    assert!(read > fixture.users_total(), "read again: {read} messages");
     assert_eq!(
         changes(&doc["adds"]),
         ["production/Marketing user0760@example.com corp marketing"]
@@ -688,16 +699,15 @@ fn ldap_unchanged_check_follows_context_csn() {
     assert_eq!(doc["removes"], json!([]));
 
     // Unchanged again; --full reads all the same and finds nothing to do.
-    let out = env.run(&["reconcile", "--output", "json"]);
-    out.expect(0);
-    assert!(out.stderr.contains(UNCHANGED), "{}", out.stderr);
-    let out = env.run(&["reconcile", "--full", "--output", "json"]);
-    out.expect(0);
-    assert!(!out.stderr.contains(UNCHANGED), "{}", out.stderr);
-    let doc = out.json();
-    assert_eq!((&doc["adds"], &doc["removes"]), (&json!([]), &json!([])));
-    assert_eq!(
-        doc["summary"]["skipped_users"],
-        Fixture::new().without_key()
+    let (stderr, _, read) = run(&[]);
+    assert!(stderr.contains(UNCHANGED), "{stderr}");
+    assert!(read < 20, "{read} messages");
+    let (stderr, doc, read) = run(&["--full"]);
+    assert!(!stderr.contains(UNCHANGED), "{stderr}");
+    assert!(
+        read > fixture.users_total(),
+        "--full reads: {read} messages"
     );
+    assert_eq!((&doc["adds"], &doc["removes"]), (&json!([]), &json!([])));
+    assert_eq!(proxy.cuts(), 0);
 }
