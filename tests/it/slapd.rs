@@ -71,17 +71,18 @@ impl Slapd {
     /// Starts an instance holding the base entries (suffix, `ou=services`, the service account)
     /// followed by `ldif` (entries only, parents first), and waits until it answers.
     pub fn start(ldif: &str) -> Slapd {
-        Slapd::launch(ldif, false)
+        Slapd::launch(ldif, false, free_port)
     }
 
     /// Like [`Slapd::start`], with TLS: a generated CA ([`Slapd::ca_file`]) and a server
     /// certificate it signed for `IP:127.0.0.1` and `DNS:localhost`, ldaps on a second port
     /// ([`Slapd::ldaps_url`]) and StartTLS on the plain one.
     pub fn start_tls(ldif: &str) -> Slapd {
-        Slapd::launch(ldif, true)
+        Slapd::launch(ldif, true, free_port)
     }
 
-    fn launch(ldif: &str, tls: bool) -> Slapd {
+    /// Starts an instance on ports from `next_port` (tried in turn while slapd fails to bind).
+    fn launch(ldif: &str, tls: bool, mut next_port: impl FnMut() -> u16) -> Slapd {
         let dir = tempfile::Builder::new().prefix("slapd-").tempdir().unwrap();
         std::fs::create_dir(dir.path().join("db")).unwrap();
         if tls {
@@ -103,9 +104,9 @@ impl Slapd {
         run_ok(slapadd, "", "slapadd");
 
         for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
+            let port = next_port();
             let ldaps_port = if tls {
-                match free_port() {
+                match next_port() {
                     p if p == port => continue,
                     p => Some(p),
                 }
@@ -438,7 +439,8 @@ fn answers_bind(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    // Short: a port taken by another program accepts and never answers; the caller polls again.
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(250)));
     let mut reply = [0u8; 2];
     stream.write_all(&BIND).is_ok() && stream.read_exact(&mut reply).is_ok() && reply[0] == 0x30
 }
@@ -671,4 +673,26 @@ fn slapd_tls_serves_ldaps_and_starttls_with_the_generated_ca() {
     assert_ne!(probe(&slapd.url(), &["-ZZ"], None), Some(0));
     // The plain port still answers plain LDAP.
     assert_eq!(probe(&slapd.url(), &[], None), Some(0));
+}
+
+#[test]
+fn slapd_moves_to_another_port_when_its_port_is_taken() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let mut offered = vec![taken_port];
+    let slapd = Slapd::launch("", false, || {
+        let port = if offered.len() == 1 {
+            taken_port
+        } else {
+            free_port()
+        };
+        offered.push(port);
+        port
+    });
+    assert_ne!(slapd.port(), taken_port);
+    assert!(
+        offered.len() >= 3,
+        "the taken port was tried first: {offered:?}"
+    );
+    assert!(answers_bind(slapd.port()));
 }
