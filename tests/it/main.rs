@@ -11,6 +11,7 @@
 //! - `shortcut`: the unchanged-read shortcut gives the plan a full read gives, and any change turns it off.
 //! - `ldap`, with `slapd`, `ldap_fixture` and `cut_proxy`: the LDAP IdP against a real OpenLDAP server.
 //! - `service`: `idpsync run` in-process and as a child process: schedule, read API, reload, stop, notify.
+//! - `systemd`: the unit verifies and is hardened; the example configuration checks.
 //! - `ad`, with `fake_ad`: the LDAP IdP in Active Directory mode against a fake AD (ldap3_proto).
 
 mod ad;
@@ -27,3 +28,4 @@ mod scenario;
 mod service;
 mod shortcut;
 mod slapd;
+mod systemd;
