@@ -222,9 +222,9 @@ impl Metrics {
             let label = IdpLabel {
                 idp: name.to_owned(),
             };
-            self.failures.get_or_create(&label);
-            self.requests.get_or_create(&label);
-            self.throttles.get_or_create(&label);
+            self.failures.get_or_create(&label).inc_by(0);
+            self.requests.get_or_create(&label).inc_by(0);
+            self.throttles.get_or_create(&label).inc_by(0);
         }
     }
 
