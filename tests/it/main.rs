@@ -10,6 +10,8 @@
 //! - `scenario`: the "done when" scenario of the core issue.
 //! - `shortcut`: the unchanged-read shortcut gives the plan a full read gives, and any change turns it off.
 //! - `ldap`, with `slapd`, `ldap_fixture` and `cut_proxy`: the LDAP IdP against a real OpenLDAP server.
+//! - `service`: `idpsync run` in-process and as a child process: schedule, read API, reload, stop, notify.
+//! - `systemd`: the unit verifies and is hardened; the example configuration checks.
 //! - `ad`, with `fake_ad`: the LDAP IdP in Active Directory mode against a fake AD (ldap3_proto).
 
 mod ad;
@@ -23,5 +25,7 @@ mod ldap;
 mod ldap_fixture;
 mod lock;
 mod scenario;
+mod service;
 mod shortcut;
 mod slapd;
+mod systemd;

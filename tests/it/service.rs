@@ -1,0 +1,1 @@
+//! The service (idpsync run) in-process and as a child process.
