@@ -1,5 +1,5 @@
 //! The LDAP IdP in Active Directory mode (`kind = "ldap"`, `active_directory = true`, see
-//! `/work/ldap-contract.md`) through the real binary, against the fake AD of [`crate::fake_ad`]
+//! the LDAP contract of issue 5) through the real binary, against the fake AD of [`crate::fake_ad`]
 //! running inside the test process: userAccountControl, objectGUID ids, range retrieval past
 //! MaxValRange, paging past MaxPageSize, nested groups on the client and with
 //! LDAP_MATCHING_RULE_IN_CHAIN, RFC 4515 escaping, the highestCommittedUSN unchanged check, and

@@ -1,7 +1,7 @@
 //! A fake Active Directory domain controller served with `ldap3_proto` on 127.0.0.1:0, for the
 //! tests of the LDAP IdP in Active Directory mode (there is no real AD here).
 //!
-//! What it does like AD (MS-ADTS; `/work/shared/reference/idp-apis.md` §3.2, §3.3):
+//! What it does like AD (MS-ADTS 3.1.1.3; RFC 2696):
 //! - simple bind of one service account (by DN or UPN); a wrong password answers
 //!   `invalidCredentials` (49) with AD's `data 52e` text; anonymous binds succeed but may only read
 //!   the rootDSE (other searches answer `operationsError`, 000004DC); unbind closes;
