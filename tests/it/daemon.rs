@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{BIN, CONFIG, Env, corp_export};
+use crate::common::{CONFIG, Env, corp_export};
 
 const TOKEN: &str = "app-token-for-tests";
 
