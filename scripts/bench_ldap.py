@@ -9,6 +9,7 @@ Then, each timed REPEAT times and reported at the median:
 """
 import os
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -29,6 +30,13 @@ def tool(name):
         if candidate and os.path.exists(candidate):
             return candidate
     return None
+
+
+def slapd_version(slapd):
+    """`slapd 2.5.13` from `slapd -VV`."""
+    text = subprocess.run([slapd, "-VV"], capture_output=True, text=True).stderr
+    match = re.search(r"slapd ([0-9][0-9.]*)", text)
+    return f"slapd {match.group(1)}" if match else "slapd"
 
 
 def free_port():
@@ -141,7 +149,7 @@ def run(binary, work, users=10_000, groups=1_000, members=100, seed=42, repeat=3
     fmt = lambda runs: " ".join(f"{t:.2f}" for t in runs)
     return "\n".join([
         "## LDAP (OpenLDAP)", "",
-        f"A throwaway slapd {subprocess.run([slapd, '-VV'], capture_output=True, text=True).stderr.split(chr(10))[0].strip()} "
+        f"A throwaway {slapd_version(slapd)} "
         f"on loopback, loaded with slapadd in {loaded:.1f} s: {users:,} users, {groups:,} groupOfNames, {total:,} memberships "
         f"(seed {seed}), mapped one to one onto declared groups; page size {PAGE}, bound as the root DN. "
         f"Median of {repeat} runs.", "",

@@ -32,27 +32,40 @@ fn plain(dn: &str) -> Option<Cow<'_, str>> {
     if bytes.first().is_none_or(|&b| b == b' ') || bytes.last() == Some(&b' ') {
         return None;
     }
+    // One pass: each RDN is a descriptor (a letter, then letters, digits, hyphens), `=`, then a
+    // value of plain characters; spaces only inside values, never beside a separator.
+    let mut in_type = true;
+    let mut type_start = true;
+    let mut upper = false;
     for (i, &c) in bytes.iter().enumerate() {
+        upper |= c.is_ascii_uppercase();
+        if in_type {
+            match c {
+                b'a'..=b'z' | b'A'..=b'Z' => {}
+                b'0'..=b'9' | b'-' if !type_start => {}
+                b'=' if !type_start => in_type = false,
+                _ => return None,
+            }
+            type_start = false;
+            continue;
+        }
         match c {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'@' | b'-' | b'=' | b',' => {}
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'@' | b'-' | b'=' => {}
+            b',' => (in_type, type_start) = (true, true),
             // Not first or last (checked above); spaces beside a separator are insignificant.
             b' ' if !matches!(bytes[i - 1], b',' | b'=' | b' ')
                 && !matches!(bytes[i + 1], b',' | b'=' | b' ') => {}
             _ => return None,
         }
     }
-    let lower = if dn.bytes().any(|b| b.is_ascii_uppercase()) {
+    if in_type {
+        return None;
+    }
+    Some(if upper {
         Cow::Owned(dn.to_ascii_lowercase())
     } else {
         Cow::Borrowed(dn)
-    };
-    for rdn in lower.split(',') {
-        let (kind, _) = rdn.split_once('=')?;
-        if !valid_type(kind) {
-            return None;
-        }
-    }
-    Some(lower)
+    })
 }
 
 /// The full RFC 4514 parse, writing the normal form as it goes.

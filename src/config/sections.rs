@@ -217,6 +217,15 @@ pub(super) fn read_idp(
         }
     };
     let nested = s.boolean("nested")?.is_some_and(|v| v.value);
+    if let IdpKind::Ldap(ldap) = &kind
+        && ldap.in_chain
+        && !nested
+    {
+        return Err(s.error(
+            "in_chain",
+            "in_chain expands nested groups on the server; it needs nested = true",
+        ));
+    }
     let nested_max_depth = match s.unsigned("nested_max_depth")? {
         None => 32,
         Some(v) if (1..=1000).contains(&v.value) => v.value as usize,

@@ -465,4 +465,10 @@ fn bad_ldap_settings_name_the_key() {
         assert!(err.contains(expected), "{keys}: {err}");
         assert!(!err.contains("hunter2"), "{err}");
     }
+    let chain = with_ldap(&format!("{base}\nactive_directory = true\nin_chain = true"));
+    let err = error(&chain.replace("nested = true", "nested = false"));
+    assert!(
+        err.contains("idp[corp].in_chain: in_chain expands nested groups on the server; it needs nested = true"),
+        "{err}"
+    );
 }

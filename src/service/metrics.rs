@@ -257,3 +257,86 @@ impl Metrics {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ChangeDoc, RefusedDoc, Report, Summary};
+    use crate::sync::IdpStats;
+    use std::sync::Arc;
+
+    fn change(idp: &str) -> ChangeDoc {
+        ChangeDoc {
+            stage: Arc::from("production"),
+            group: Arc::from("Secret Project"),
+            user: Arc::from("ana@example.com"),
+            idp: Arc::from(idp),
+            idp_group: Arc::from("g-secret"),
+        }
+    }
+
+    fn stats(idp: &str, outcome: &str) -> IdpStats {
+        IdpStats {
+            name: idp.to_owned(),
+            outcome: outcome.to_owned(),
+            seconds: 0.2,
+            requests: 3,
+            throttles: 0,
+        }
+    }
+
+    #[test]
+    fn a_run_is_counted_per_idp_without_naming_users_or_groups() {
+        let metrics = Metrics::new();
+        metrics.know_idps(["corp", "ldap"]);
+        let output = RunOutput {
+            report: Report {
+                run_id: "r1".into(),
+                dry_run: false,
+                adds: vec![change("corp"), change("corp")],
+                removes: vec![change("corp")],
+                refused: vec![RefusedDoc {
+                    idp: "ldap".into(),
+                    guard: "removals".into(),
+                    removals: 600,
+                    limit: 500,
+                    allow: "idpsync reconcile --idp ldap --allow-removals 600".into(),
+                    detail: "600 removals exceed safety.max_removals = 500".into(),
+                }],
+                inactive_mappings: Vec::new(),
+                failed_idps: Vec::new(),
+                summary: Summary::default(),
+            },
+            baselines: Default::default(),
+            generation: 1,
+            external_ids: Default::default(),
+            idps: vec![stats("corp", "ok"), stats("ldap", "refused")],
+        };
+        metrics.record_run(&output);
+        metrics.record_skipped(2);
+        metrics.set_journal(0, 1);
+        let text = metrics.encode();
+        for line in [
+            "idpsync_runs_total{idp=\"corp\",outcome=\"ok\"} 1",
+            "idpsync_runs_total{idp=\"ldap\",outcome=\"refused\"} 1",
+            "idpsync_refusals_total{idp=\"ldap\",guard=\"removals\"} 1",
+            "idpsync_changes_applied_total{idp=\"corp\",kind=\"add\"} 2",
+            "idpsync_changes_applied_total{idp=\"corp\",kind=\"remove\"} 1",
+            "idpsync_source_requests_total{idp=\"corp\"} 3",
+            "idpsync_failures_total{idp=\"ldap\"} 0",
+            "idpsync_run_duration_seconds_count{idp=\"corp\"} 1",
+            "idpsync_runs_skipped_total 2",
+            "idpsync_journal_failed 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(text.contains("idpsync_last_success_timestamp_seconds{idp=\"corp\"}"));
+        assert!(!text.contains("idpsync_last_success_timestamp_seconds{idp=\"ldap\"}"));
+        for name in ["Secret Project", "ana@example.com", "g-secret"] {
+            assert!(!text.contains(name), "{name} leaked into a label");
+        }
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("idpsync_"), "{line}");
+        }
+    }
+}

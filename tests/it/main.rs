@@ -10,7 +10,9 @@
 //! - `scenario`: the "done when" scenario of the core issue.
 //! - `shortcut`: the unchanged-read shortcut gives the plan a full read gives, and any change turns it off.
 //! - `ldap`, with `slapd`, `ldap_fixture` and `cut_proxy`: the LDAP IdP against a real OpenLDAP server.
-//! - `service`: `idpsync run` in-process and as a child process: schedule, read API, reload, stop, notify.
+//! - `daemon`, `service`: `idpsync run` in-process and as a child process: schedule, read API,
+//!   reload, stop, notify, metrics, secrets kept out of logs.
+//! - `systemd`: the unit verifies and is hardened; the example configuration checks.
 //! - `ad`, with `fake_ad`: the LDAP IdP in Active Directory mode against a fake AD (ldap3_proto).
 
 mod ad;
@@ -19,6 +21,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod cut_proxy;
+mod daemon;
 mod fake_ad;
 mod ldap;
 mod ldap_fixture;
@@ -27,3 +30,4 @@ mod scenario;
 mod service;
 mod shortcut;
 mod slapd;
+mod systemd;
