@@ -890,6 +890,24 @@ async fn service_stop_during_a_run_applies_nothing_and_the_next_start_applies_ev
     assert_eq!(doc["journal"], json!({"pending": 0, "failed": 0}));
 }
 
+/// What `status` says right after a stop interrupted a run: each IdP of the run shows it
+/// (SPEC §3: status is per IdP, its last run and outcome). The `runs` row says `interrupted`
+/// (see above), but a stop while reading writes no per-IdP outcome, which is what `status` reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_status_shows_the_run_a_stop_interrupted() {
+    let env = service_env(YEARLY);
+    let (service, _hole, _connection) = service_stuck_in_a_run(&env).await;
+    stop(service).await;
+    let doc = status(&env);
+    for idp in ["corp", "blackhole"] {
+        let entry = idp_status(&doc, idp);
+        assert_eq!(
+            entry["last_run"]["outcome"], "interrupted",
+            "status --output json should show the interrupted run for {idp}:\n{doc:#}"
+        );
+    }
+}
+
 /// A process killed outright (SIGKILL) in the middle of a run leaves its run record `running`;
 /// the next start closes it as interrupted before anything else, and its first run applies
 /// everything (the embedded store's journal being its per-IdP transaction, nothing is half done).
