@@ -317,7 +317,7 @@ fn membership_count(env: &Env) -> i64 {
 }
 
 /// `idpsync status --output json`.
-fn status(env: &Env) -> Value {
+fn status_of(env: &Env) -> Value {
     let out = env.run(&["status", "--output", "json"]);
     out.expect(0);
     out.json()
@@ -825,6 +825,43 @@ fn service_sighup_with_a_bad_config_is_refused_and_the_process_keeps_serving() {
     daemon.signal("TERM");
     let (status, _) = daemon.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
+    // One summary line per run that got past its reads (a run the stop caught reading is on
+    // record as interrupted and has none).
+    let runs = run_records(&env);
+    let summarised = runs.iter().filter(|r| r.1 != "interrupted").count();
+    assert!(runs.iter().all(|r| r.2), "{runs:?}");
+    assert_eq!(
+        daemon.logs("Reconciled.").len(),
+        summarised,
+        "{runs:?}\n{}",
+        daemon.output()
+    );
+}
+
+/// A refusal is logged at ERROR by the service.
+#[test]
+fn service_binary_logs_a_refusal_at_error() {
+    let env = service_env_with(YEARLY, "\n[safety]\nmax_removals = 1\n");
+    let (code, _) = env.reconcile(&[]);
+    assert_eq!(code, 0);
+    let mut export = corp_export();
+    export["groups"][0]["members"] = json!(["u2", "u4"]);
+    export["groups"][1]["members"] = json!(["u2"]);
+    replace_export(&env, &export);
+    let mut daemon = Daemon::spawn(run_command(&env));
+    let refused = daemon.wait_for_logs("Refused:", 1);
+    assert_eq!(refused[0]["level"], "ERROR", "{}", refused[0]);
+    assert_eq!(refused[0]["fields"]["idp"], "corp", "{}", refused[0]);
+    assert_eq!(refused[0]["fields"]["guard"], "removals", "{}", refused[0]);
+    daemon.signal("TERM");
+    let (status, _) = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", daemon.output());
+    let doc = status_of(&env);
+    assert_eq!(
+        idp_status(&doc, "corp")["refusal"]["guard"],
+        "removals",
+        "{doc:#}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -883,7 +920,7 @@ async fn service_stop_during_a_run_applies_nothing_and_the_next_start_applies_ev
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert_eq!(runs[0].1, "interrupted");
     assert_eq!(runs[1].1, "ok", "{runs:?}");
-    let doc = status(&env);
+    let doc = status_of(&env);
     let corp = idp_status(&doc, "corp");
     assert_eq!(corp["last_run"]["outcome"], "applied", "{doc:#}");
     assert_eq!(corp["last_run"]["adds"], 4, "{doc:#}");
@@ -898,7 +935,7 @@ async fn service_status_shows_the_run_a_stop_interrupted() {
     let env = service_env(YEARLY);
     let (service, _hole, _connection) = service_stuck_in_a_run(&env).await;
     stop(service).await;
-    let doc = status(&env);
+    let doc = status_of(&env);
     for idp in ["corp", "blackhole"] {
         let entry = idp_status(&doc, idp);
         assert_eq!(
@@ -1105,7 +1142,7 @@ async fn service_counts_a_failing_idp_and_the_runs_a_long_run_skips() {
         user_groups(addr, "ana@example.com"),
         ["production/Marketing idp:corp"]
     );
-    let doc = status(&env);
+    let doc = status_of(&env);
     assert_eq!(
         idp_status(&doc, "blackhole")["last_run"]["outcome"],
         "failed",
@@ -1298,6 +1335,16 @@ fn service_no_secret_is_logged_at_trace_level_by_reconcile_or_run() {
     let (status, _) = daemon.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
     assert_clean_json_logs(&daemon.lines(), 1, "run");
+    // Each failing IdP is logged at ERROR, without its password.
+    for idp in ["directory", "slow"] {
+        let failed: Vec<Value> = daemon
+            .logs("IdP read failed")
+            .into_iter()
+            .filter(|v| v["fields"]["idp"] == idp)
+            .collect();
+        assert_eq!(failed.len(), 1, "{idp}: {}", daemon.output());
+        assert_eq!(failed[0]["level"], "ERROR", "{}", failed[0]);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1318,7 +1365,7 @@ async fn service_refusal_shows_in_status_until_allowed_from_the_cli() {
     export["groups"][1]["members"] = json!(["u2"]);
     replace_export(&env, &export);
     let refusal = eventually("the refusal in status", || {
-        let doc = status(&env);
+        let doc = status_of(&env);
         let corp = idp_status(&doc, "corp");
         if corp["refusal"].is_null() {
             Err(format!("{doc:#}"))
@@ -1330,7 +1377,7 @@ async fn service_refusal_shows_in_status_until_allowed_from_the_cli() {
     // Still refused, run after run, and counted.
     let runs = runs_of(&service);
     wait_for_runs(&service, runs, 2.0);
-    assert_eq!(idp_status(&status(&env), "corp")["refusal"], refusal);
+    assert_eq!(idp_status(&status_of(&env), "corp")["refusal"], refusal);
     let scrape = parse_metrics(&service.metrics().encode());
     assert!(
         counter(
@@ -1349,12 +1396,12 @@ async fn service_refusal_shows_in_status_until_allowed_from_the_cli() {
     assert!(allow.ends_with("--allow-removals 2"), "{allow}");
     let out = env.run(&["reconcile", "--idp", "corp", "--allow-removals", "2"]);
     out.expect(0);
-    assert!(idp_status(&status(&env), "corp")["refusal"].is_null());
+    assert!(idp_status(&status_of(&env), "corp")["refusal"].is_null());
     assert_eq!(user_groups(addr, "ana@example.com"), Vec::<String>::new());
     assert_eq!(user_groups(addr, "cid@example.com"), Vec::<String>::new());
     let runs = runs_of(&service);
     wait_for_runs(&service, runs, 2.0);
-    let doc = status(&env);
+    let doc = status_of(&env);
     assert!(idp_status(&doc, "corp")["refusal"].is_null(), "{doc:#}");
     stop(service).await;
 }
