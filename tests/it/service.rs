@@ -1199,6 +1199,19 @@ fn service_binary_notifies_ready_serves_and_exits_0_on_sigterm() {
 }
 
 #[test]
+fn service_binary_exits_0_on_sigint() {
+    let env = service_env(EVERY_SECOND);
+    let mut daemon = Daemon::spawn(run_command(&env));
+    daemon.addr();
+    daemon.wait_for_logs("Reconciled.", 1);
+    daemon.signal("INT");
+    let (status, took) = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", daemon.output());
+    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
+    daemon.wait_for_logs("Service stopped.", 1);
+}
+
+#[test]
 fn service_binary_exits_0_on_sigterm_in_the_middle_of_a_run() {
     let env = service_env(YEARLY);
     let hole = BlackHole::open();
