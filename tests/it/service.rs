@@ -1211,6 +1211,28 @@ fn service_binary_exits_0_on_sigint() {
     daemon.wait_for_logs("Service stopped.", 1);
 }
 
+/// An HTTP client that sent half a request and waits does not hold the stop up: SIGTERM still
+/// exits 0 within a few seconds (a scraper or application stuck mid-request must not turn a
+/// stop into systemd's kill).
+#[test]
+fn service_binary_exits_0_promptly_on_sigterm_with_a_client_mid_request() {
+    let env = service_env(YEARLY);
+    let mut daemon = Daemon::spawn(run_command(&env));
+    let addr = daemon.addr();
+    daemon.wait_for_logs("Reconciled.", 1);
+    let mut client = TcpStream::connect(addr).unwrap();
+    client
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    // The request is on the service's side (an idle connection would be closed at once).
+    assert_eq!(http_get(addr, "/healthz", None).status, 200);
+    daemon.signal("TERM");
+    let (status, took) = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", daemon.output());
+    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
+    drop(client);
+}
+
 #[test]
 fn service_binary_exits_0_on_sigterm_in_the_middle_of_a_run() {
     let env = service_env(YEARLY);
