@@ -716,6 +716,11 @@ async fn service_read_api_needs_the_app_token_and_answers_the_cli_documents() {
         assert_eq!(answer.json()["error"], "bad_request", "{answer:?}");
     }
 
+    // A percent-encoded key is the same key.
+    let encoded = http_get(addr, "/v1/users/ana%40example.com", Some(TOKEN));
+    assert_eq!(encoded.status, 200, "{encoded:?}");
+    assert_eq!(encoded.json(), ana);
+
     // Health and readiness need no token.
     let health = http_get(addr, "/healthz", None);
     assert_eq!(health.status, 200, "{health:?}");
@@ -836,6 +841,56 @@ fn service_sighup_with_a_bad_config_is_refused_and_the_process_keeps_serving() {
         "{runs:?}\n{}",
         daemon.output()
     );
+}
+
+/// Without `app_token_file` the read API is off (it never answers a document), while health,
+/// readiness and metrics still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_read_api_is_off_without_an_app_token() {
+    let env = service_env(YEARLY);
+    let config = std::fs::read_to_string(env.config_path()).unwrap();
+    env.write_config(&config.replace("app_token_file = \"app.token\"\n", ""));
+    let service = start(&env).await;
+    let addr = service.addr();
+    wait_for_runs(&service, 0.0, 1.0);
+    for token in [None, Some(TOKEN)] {
+        for path in ["/v1/users/ana@example.com", "/v1/groups"] {
+            let answer = http_get(addr, path, token);
+            assert_eq!(answer.status, 404, "{path}: {answer:?}");
+            assert_eq!(answer.json()["error"], "not_found", "{answer:?}");
+        }
+    }
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(http_get(addr, path, None).status, 200, "{path}");
+    }
+    stop(service).await;
+}
+
+/// A reload takes the new schedule from the next run on, and the new app token at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_reload_takes_a_new_schedule_and_a_new_app_token() {
+    let env = service_env(YEARLY);
+    let service = start(&env).await;
+    let addr = service.addr();
+    wait_for_runs(&service, 0.0, 1.0);
+    let config = std::fs::read_to_string(env.config_path()).unwrap();
+    std::fs::write(env.path("new.token"), "new-app-token-31f0\n").unwrap();
+    env.write_config(
+        &config
+            .replace(YEARLY, EVERY_SECOND)
+            .replace("app.token", "new.token"),
+    );
+    service.reload().expect("a valid configuration is reloaded");
+    wait_for_runs(&service, 1.0, 2.0);
+    let old = http_get(addr, "/v1/users/ana@example.com", Some(TOKEN));
+    assert_eq!(old.status, 401, "{old:?}");
+    let new = http_get(
+        addr,
+        "/v1/users/ana@example.com",
+        Some("new-app-token-31f0"),
+    );
+    assert_eq!(new.status, 200, "{new:?}");
+    stop(service).await;
 }
 
 /// A refusal is logged at ERROR by the service.
