@@ -2,7 +2,8 @@
 //! directory file, the read API behind the app token, health, `/metrics` as Prometheus text,
 //! reloads (in-process and by SIGHUP) that refuse a bad configuration, a stop during a run and the
 //! next start finishing it, CLI writes beside the running service, refusals shown by `status`
-//! until allowed, `sd_notify` READY/STOPPING with exit 0 on SIGTERM, and no secret in any log line.
+//! until allowed, `sd_notify` READY/RELOADING/STOPPING with exit 0 on SIGTERM and SIGINT, and no
+//! secret in any log line.
 //!
 //! In-process tests drive [`Service`] on a multi-threaded runtime; their bodies run on the test
 //! thread (`block_on`), so the blocking helpers here (HTTP over `std::net`, the CLI binary,
@@ -1240,6 +1241,22 @@ fn service_binary_notifies_ready_serves_and_exits_0_on_sigterm() {
     assert_eq!(http_get(addr, "/healthz", None).status, 200);
     assert_eq!(http_get(addr, "/readyz", None).status, 200);
     daemon.wait_for_logs("Reconciled.", 1);
+
+    // A reload is framed by RELOADING=1 (with the monotonic time systemd's notify-reload wants)
+    // and READY=1.
+    daemon.signal("HUP");
+    let reloading = receive(&socket);
+    assert!(
+        reloading.lines().any(|l| l == "RELOADING=1"),
+        "{reloading:?}"
+    );
+    assert!(
+        reloading.lines().any(|l| l.starts_with("MONOTONIC_USEC=")),
+        "{reloading:?}"
+    );
+    let ready = receive(&socket);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
+    daemon.wait_for_logs("Configuration reloaded.", 1);
 
     daemon.signal("TERM");
     let stopping = receive(&socket);
