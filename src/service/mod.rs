@@ -37,6 +37,9 @@ use crate::sync::{RunOptions, SyncError, sync_once};
 /// The audit and run-record actor of the service's runs.
 pub const ACTOR: &str = "service";
 
+/// How long requests in flight at a stop may take to finish before their connections close.
+pub const HTTP_DRAIN: Duration = Duration::from_secs(2);
+
 /// How long a stop may take before the process gives up waiting (`run` then exits 1).
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -124,13 +127,23 @@ impl Service {
         let mut tasks = Vec::new();
         let router = http::router(shared.clone());
         let mut http_stop = stopped.clone();
+        let mut http_deadline = stopped.clone();
         tasks.push(tokio::spawn(async move {
             let shutdown = async move { crate::sync::stopped(&mut http_stop).await };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                error!(error = %e, "The HTTP listener failed.");
+            let serve = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+            // Requests in flight get HTTP_DRAIN to finish; a client that never completes its
+            // request does not hold the stop up.
+            let deadline = async move {
+                crate::sync::stopped(&mut http_deadline).await;
+                tokio::time::sleep(HTTP_DRAIN).await;
+            };
+            tokio::select! {
+                served = serve => {
+                    if let Err(e) = served {
+                        error!(error = %e, "The HTTP listener failed.");
+                    }
+                }
+                () = deadline => warn!("HTTP connections still open at stop were closed."),
             }
         }));
         tasks.push(tokio::spawn(schedule_loop(

@@ -175,6 +175,15 @@ pub async fn sync_once(
                 if let Ok(Ok((mut state, _))) = preparing.await
                     && !options.dry_run
                 {
+                    for idp in &selected {
+                        state.record_idp_outcome(
+                            &run_id,
+                            &idp.name,
+                            "interrupted",
+                            "interrupted: the service stopped during the read; the next run reads again",
+                            None,
+                        )?;
+                    }
                     state.finish_run(&RunRecord {
                         run_id: &run_id,
                         outcome: "interrupted",
