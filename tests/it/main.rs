@@ -10,7 +10,7 @@
 //! - `scenario`: the "done when" scenario of the core issue.
 //! - `shortcut`: the unchanged-read shortcut gives the plan a full read gives, and any change turns it off.
 //! - `ldap`, with `slapd`, `ldap_fixture` and `cut_proxy`: the LDAP IdP against a real OpenLDAP server.
-//! - `daemon`, `service`: `idpsync run` in-process and as a child process: schedule, read API,
+//! - `service`: `idpsync run` in-process and as a child process: schedule, read API,
 //!   reload, stop, notify, metrics, secrets kept out of logs.
 //! - `systemd`: the unit verifies and is hardened; the example configuration checks.
 //! - `ad`, with `fake_ad`: the LDAP IdP in Active Directory mode against a fake AD (ldap3_proto).
@@ -21,7 +21,6 @@ mod bad_input;
 mod cli;
 mod common;
 mod cut_proxy;
-mod daemon;
 mod fake_ad;
 mod ldap;
 mod ldap_fixture;
