@@ -191,25 +191,19 @@ impl Slapd {
     /// Applies `ldif` (change records, `changetype: modify` etc.) with `ldapmodify` as the root
     /// DN; panics when it fails.
     pub fn modify(&self, ldif: &str) {
-        let mut command = Command::new("ldapmodify");
-        command.args([
-            "-x",
-            "-H",
-            &self.url(),
-            "-D",
-            &self.root_dn,
-            "-w",
-            &self.root_password,
-        ]);
-        run_ok(command, ldif, "ldapmodify");
+        self.ldapmodify(&[], ldif, "ldapmodify");
     }
 
     /// Adds the entries of `ldif` with `ldapadd` (`ldapmodify -a`) as the root DN; panics when
     /// it fails.
     pub fn add(&self, ldif: &str) {
+        self.ldapmodify(&["-a"], ldif, "ldapadd");
+    }
+
+    /// `ldapmodify` as the root DN with `extra` arguments, fed `ldif`.
+    fn ldapmodify(&self, extra: &[&str], ldif: &str, what: &str) {
         let mut command = Command::new("ldapmodify");
-        command.args([
-            "-a",
+        command.args(extra).args([
             "-x",
             "-H",
             &self.url(),
@@ -218,7 +212,7 @@ impl Slapd {
             "-w",
             &self.root_password,
         ]);
-        run_ok(command, ldif, "ldapadd");
+        run_ok(command, ldif, what);
     }
 
     /// `ldapsearch` bound as the service account, with `args` after the connection options

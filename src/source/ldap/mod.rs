@@ -51,30 +51,40 @@ impl LdapSource {
         &self,
         unchanged_if: Option<&str>,
     ) -> Result<SourceRead, SourceError> {
+        Ok(match self.fetch(unchanged_if).await? {
+            None => SourceRead::Unchanged,
+            Some((read, fingerprint)) => SourceRead::Changed {
+                directory: self.resolve(read.snapshot())?,
+                fingerprint,
+            },
+        })
+    }
+
+    /// One session: bind, the change marker, then everything unless the marker equals
+    /// `unchanged_if` (`None`); the requests it sent are counted either way.
+    async fn fetch(
+        &self,
+        unchanged_if: Option<&str>,
+    ) -> Result<Option<(read::DirectoryRead, Option<String>)>, SourceError> {
         let mut session = conn::connect(&self.config).await?;
         let fingerprint = marker::read(&mut session).await;
-        if fingerprint.is_some() && fingerprint.as_deref() == unchanged_if {
-            self.count(session.requests);
-            session.close().await;
-            return Ok(SourceRead::Unchanged);
-        }
-        let read = read::read(&mut session, &self.user_key).await;
+        let read = if fingerprint.is_some() && fingerprint.as_deref() == unchanged_if {
+            None
+        } else {
+            Some(read::read(&mut session, &self.user_key).await)
+        };
         self.count(session.requests);
         session.close().await;
-        let directory = self.resolve(read?.snapshot())?;
-        Ok(SourceRead::Changed {
-            directory,
-            fingerprint,
-        })
+        read.map(|read| read.map(|read| (read, fingerprint)))
+            .transpose()
     }
 
     /// Reads the directory as a directory export (what `idpsync export` prints).
     pub async fn export(&self) -> Result<DirectoryExport, SourceError> {
-        let mut session = conn::connect(&self.config).await?;
-        let read = read::read(&mut session, &self.user_key).await;
-        self.count(session.requests);
-        session.close().await;
-        let read = read?;
+        let (read, _) = self
+            .fetch(None)
+            .await?
+            .expect("a read without unchanged_if is whole");
         let snapshot = read.snapshot();
         self.resolve(snapshot.clone())?;
         Ok(DirectoryExport {

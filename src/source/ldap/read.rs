@@ -146,7 +146,6 @@ pub async fn read(session: &mut Session<'_>, user_key: &str) -> Result<Directory
             "Member values naming no user or group that was read were left out."
         );
     }
-    drop(by_dn);
     Ok(DirectoryRead {
         groups,
         user_ids,
