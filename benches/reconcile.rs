@@ -65,6 +65,7 @@ fn scale(memberships: usize) -> Scale {
                 norm: format!("team {g}"),
             })
             .collect(),
+        aliases: Vec::new(),
     };
     let user_map = (0..directory.users.len() as UserIdx).collect();
     let mappings = (0..groups)

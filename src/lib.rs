@@ -9,6 +9,8 @@
 //! | [`model`] | names, stages, roles, user keys, provenances | do I/O |
 //! | [`directory`] | an IdP read (snapshot) → checked, expanded groups | do I/O |
 //! | [`dn`] | LDAP distinguished names in one normalised form | do I/O |
+//! | [`mappings`] | where a mapping's group resolves: its name, or a former name of a renamed group | do I/O |
+//! | [`progress`] | the counts a run reports as it goes | draw anything |
 //! | [`reconcile`] | desired + current + policy → plan with per-IdP refusals | do I/O or read the clock |
 //! | [`source`] | reading IdPs into checked directories, complete or failed | write state |
 //! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
@@ -18,6 +20,7 @@
 //! | [`views`] | the read documents of the store (`groups list`, `users show`) for CLI and HTTP | write |
 //! | [`plan`] | saved plans: written by `plan`, applied exactly by `apply` or refused | re-plan on apply |
 //! | [`cli`], [`commands`] | the command line and its thin subcommands | hold logic the library lacks |
+//! | [`failpoint`] | named points on the write path, armed only in test builds | exist in a release build |
 //! | [`alloc`] | the binary's allocator settings (mimalloc) | be needed by library users |
 
 pub mod alloc;
@@ -26,8 +29,11 @@ pub mod commands;
 pub mod config;
 pub mod directory;
 pub mod dn;
+pub mod failpoint;
+pub mod mappings;
 pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod reconcile;
 pub mod report;
 pub mod service;

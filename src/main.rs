@@ -1,12 +1,15 @@
-//! The `idpsync` binary: parse the command line, set up logging and the progress bar, dispatch,
-//! and turn the outcome into SPEC §3's exit status.
+//! The `idpsync` binary: parse the command line, set up logging and the progress display,
+//! dispatch, and turn the outcome into SPEC §3's exit status.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use clap::Parser;
 use idpsync::cli::{Cli, LogFormat};
 use idpsync::commands;
+use idpsync::progress::Progress;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// mimalloc: a run at a million memberships makes millions of small allocations, about 20 %
 /// faster than with the system allocator (`scripts/bench`); settings in `idpsync::alloc`.
@@ -15,6 +18,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     idpsync::alloc::tune();
+    #[cfg(feature = "failpoints")]
+    idpsync::failpoint::arm_from_env();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -23,21 +28,18 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(&cli);
-    let progress = if std::io::stderr().is_terminal() && !cli.quiet {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    // Progress shows on standard error only when it is a terminal and -q is absent; log lines
+    // go through the same display, so they print above the bar instead of tearing it.
+    let display = Display::new(std::io::stderr().is_terminal() && !cli.quiet);
+    init_logging(&cli, &display.bars);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("the async runtime starts");
-    let outcome = runtime.block_on(commands::run(&cli, &progress));
-    progress.finish_and_clear();
+    let show = |step: Progress<'_>| display.show(step);
+    let outcome = runtime.block_on(commands::run(&cli, &show));
+    display.bar.finish_and_clear();
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
@@ -47,7 +49,75 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(cli: &Cli) {
+/// The terminal's view of a run: what each IdP read, then the changes planned and applied.
+struct Display {
+    bars: MultiProgress,
+    bar: ProgressBar,
+    /// One line per IdP: `corp: 30 users, 8 groups`, or `corp: reading`.
+    reads: Mutex<Vec<(String, String)>>,
+}
+
+impl Display {
+    fn new(terminal: bool) -> Display {
+        let target = if terminal {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bars = MultiProgress::with_draw_target(target);
+        let bar = bars.add(ProgressBar::new_spinner());
+        if terminal {
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        Display {
+            bars,
+            bar,
+            reads: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn show(&self, step: Progress<'_>) {
+        let mut reads = self
+            .reads
+            .lock()
+            .expect("the display lock is never poisoned");
+        let mut set = |idp: &str, text: String| match reads.iter_mut().find(|(n, _)| n == idp) {
+            Some(entry) => entry.1 = text,
+            None => reads.push((idp.to_owned(), text)),
+        };
+        match step {
+            Progress::Reading { idp } => set(idp.as_str(), "reading".into()),
+            Progress::Read { idp, users, groups } => {
+                set(idp.as_str(), format!("{users} users, {groups} groups read"))
+            }
+            Progress::Planned { changes } => {
+                self.bar.set_message(format!("{changes} changes planned"));
+                return;
+            }
+            Progress::Applying { done, total } => {
+                if self.bar.length() != Some(total) {
+                    self.bar.set_style(
+                        ProgressStyle::with_template(
+                            "applying {bar:30} {pos}/{len} changes ({elapsed})",
+                        )
+                        .expect("the template is valid"),
+                    );
+                    self.bar.set_length(total);
+                }
+                self.bar.set_position(done);
+                return;
+            }
+            Progress::Done => {
+                self.bar.finish_and_clear();
+                return;
+            }
+        }
+        let line: Vec<String> = reads.iter().map(|(n, t)| format!("{n}: {t}")).collect();
+        self.bar.set_message(line.join("; "));
+    }
+}
+
+fn init_logging(cli: &Cli, bars: &MultiProgress) {
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) => "info",
@@ -56,9 +126,13 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("IDPSYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("idpsync={level},warn")));
+    let writer =
+        tracing_indicatif::writer::IndicatifWriter::<tracing_indicatif::writer::Stderr>::new(
+            bars.clone(),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     match cli.log_format {
         LogFormat::Json => builder.json().init(),

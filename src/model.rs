@@ -258,6 +258,95 @@ impl PartialOrd for Provenance {
     }
 }
 
+/// What kind of failure stopped a read or a write, which says what to do about it; the run record
+/// keeps it and `status` shows it (`error_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FailureKind {
+    /// Could not be reached or read (network, timeout, a missing file, a busy lock): retry later.
+    Unavailable,
+    /// The credentials were refused: an operator must fix them.
+    Unauthorized,
+    /// What came back cannot be used (malformed, inconsistent): an operator must look.
+    Invalid,
+}
+
+impl FailureKind {
+    /// The word used in the run record and `status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Unavailable => "unavailable",
+            FailureKind::Unauthorized => "unauthorized",
+            FailureKind::Invalid => "invalid",
+        }
+    }
+
+    /// The kind of a stored word.
+    pub fn parse(raw: &str) -> Option<FailureKind> {
+        [
+            FailureKind::Unavailable,
+            FailureKind::Unauthorized,
+            FailureKind::Invalid,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
+    }
+}
+
+/// A failure with its kind and what happened, in words an operator can act on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// What happened.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure of `kind`.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The outcome of a run, or of one IdP in a run: one word each, the same in the run history,
+/// `status`, logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RunOutcome {
+    /// Read and applied (possibly with no change).
+    Applied,
+    /// Skipped: the IdP, the configuration and the store were as at its last applied read.
+    Unchanged,
+    /// Read, but a guard withheld its changes.
+    Refused,
+    /// Not read, or not applied.
+    Failed,
+    /// Stopped before it was applied (the service stopped, or the process died).
+    Interrupted,
+}
+
+impl RunOutcome {
+    /// The outcome's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Applied => "applied",
+            RunOutcome::Unchanged => "unchanged",
+            RunOutcome::Refused => "refused",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,10 +11,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::model::IdpName;
+use crate::model::{Failure, FailureKind, IdpName, Provenance, RunOutcome};
 use crate::reconcile::Baseline;
-use crate::report::Report;
-use crate::state::{AppliedCounts, RunRecord, SavedIdp, State, StateError};
+use crate::report::{Report, Summary};
+use crate::state::{
+    Applied, Batch, NamedChange, NotApplied, PlanPart, Refusal, RunPart, RunRecord, State,
+    StateError,
+};
 use crate::sync::RunOutput;
 
 /// The format tag of plan files this build writes and reads.
@@ -38,6 +41,9 @@ pub struct SavedPlan {
     pub baselines: BTreeMap<String, Baseline>,
     /// Per IdP whose part may apply: immutable ids to store beside user keys (key → id).
     pub external_ids: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per IdP that failed to read when the plan was made: the kind of its failure.
+    #[serde(default, with = "failure_kinds")]
+    pub failure_kinds: BTreeMap<String, FailureKind>,
     /// The reconcile document.
     pub plan: Report,
 }
@@ -84,6 +90,7 @@ impl SavedPlan {
             allow_empty,
             baselines: output.baselines,
             external_ids: output.external_ids,
+            failure_kinds: output.failure_kinds,
             plan: output.report,
         }
     }
@@ -116,58 +123,173 @@ impl SavedPlan {
         std::fs::rename(&tmp, path)
     }
 
-    /// Applies exactly this plan, or refuses when the configuration or the state changed since.
-    pub fn apply(&self, config: &Config, actor: &str) -> Result<AppliedCounts, PlanError> {
+    /// Applies exactly this plan through the checked apply, or refuses when the configuration or
+    /// the state changed since. The plan's run row is written before anything is applied and
+    /// closed after, so every change it applies belongs to a run; its refused and failed IdPs are
+    /// recorded as they were when the plan was made. The caller holds the run locks of `idps()`.
+    pub fn apply(&self, config: &Config, actor: &str) -> Result<Applied, PlanError> {
         if self.config_hash != config.fingerprint {
             return Err(PlanError::ConfigChanged {
                 then: self.config_hash.clone(),
                 now: config.fingerprint.clone(),
             });
         }
-        let mut parts: Vec<SavedIdp<'_>> = Vec::new();
-        for (name, baseline) in &self.baselines {
-            let idp = IdpName::parse(name).map_err(|e| PlanError::Unreadable {
-                path: "plan".into(),
-                reason: e.0,
-            })?;
-            parts.push(SavedIdp {
-                idp,
-                adds: changes_of(&self.plan.adds, name),
-                removes: changes_of(&self.plan.removes, name),
+        let idps = self.idps()?;
+        let mut state = State::open(&config.daemon.state)?;
+        let now = state.generation()?;
+        if now != self.state_generation {
+            return Err(PlanError::State(crate::state::stale_plan(
+                self.state_generation,
+                now,
+            )));
+        }
+        let run_id = self.plan.run_id.as_str();
+        state.close_abandoned_runs(&idps)?;
+        state.begin_run(run_id, actor, &idps)?;
+        crate::failpoint!("plan::run_opened");
+        let run_actor = format!("run:{run_id}");
+        let provenances: Vec<Provenance> = idps.iter().cloned().map(Provenance::Idp).collect();
+        let runs: Vec<RunPart<'_>> = self
+            .baselines
+            .iter()
+            .map(|(name, baseline)| RunPart {
+                run_id,
                 external_ids: self
                     .external_ids
                     .get(name)
                     .map(|ids| ids.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
                     .unwrap_or_default(),
                 baseline: Some(baseline),
-            });
+                read: None,
+                skipped_users: 0,
+            })
+            .collect();
+        let parts: Vec<PlanPart<'_>> = self
+            .baselines
+            .keys()
+            .zip(&provenances)
+            .zip(&runs)
+            .map(|((name, provenance), run)| PlanPart {
+                batch: Batch {
+                    actor: &run_actor,
+                    provenance,
+                    adds: &[],
+                    removes: &[],
+                    served: &config.daemon.stages,
+                    detail: None,
+                    run: Some(run),
+                    progress: None,
+                },
+                adds: changes_of(&self.plan.adds, name),
+                removes: changes_of(&self.plan.removes, name),
+            })
+            .collect();
+        let applied = state.apply_plan(self.state_generation, &config.groups, &run_actor, &parts);
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(e) => {
+                // Nothing was applied: the run row says why it ended.
+                let outcome = match e {
+                    StateError::Refused(_) => RunOutcome::Refused,
+                    _ => RunOutcome::Failed,
+                };
+                state.finish_run(&RunRecord {
+                    run_id,
+                    outcome,
+                    summary: &Summary::default(),
+                })?;
+                return Err(e.into());
+            }
+        };
+        for refused in &self.plan.refused {
+            let idp = parse_idp(&refused.idp)?;
+            let refusal = Refusal {
+                guard: &refused.guard,
+                removals: refused.removals,
+                limit: refused.limit,
+                detail: &refused.detail,
+                allow: &refused.allow,
+                skipped_users: 0,
+            };
+            state.record_not_applied(run_id, &idp, NotApplied::Refused(&refusal))?;
         }
-        let mut state = State::open(&config.daemon.state)?;
-        let counts = state.apply_saved(
-            &self.plan.run_id,
-            self.state_generation,
-            &config.groups,
-            &parts,
-        )?;
-        state.begin_run(&self.plan.run_id, actor)?;
+        for failed in &self.plan.failed_idps {
+            let idp = parse_idp(&failed.idp)?;
+            let kind = self
+                .failure_kinds
+                .get(&failed.idp)
+                .copied()
+                .unwrap_or(FailureKind::Unavailable);
+            let failure = Failure::new(kind, failed.error.clone());
+            state.record_not_applied(run_id, &idp, NotApplied::Failed(&failure))?;
+        }
+        crate::failpoint!("plan::before_close");
+        let summary = Summary {
+            adds: applied.adds,
+            removes: applied.removes,
+            dropped: applied.dropped.len() as u64,
+            ..self.plan.summary
+        };
         state.finish_run(&RunRecord {
-            run_id: &self.plan.run_id,
+            run_id,
             outcome: self.plan.outcome(),
-            adds: counts.adds,
-            removes: counts.removes,
-            summary: &self.plan.summary,
+            summary: &summary,
         })?;
         state.purge_audit(config.audit.retention_days)?;
-        Ok(counts)
+        Ok(applied)
+    }
+
+    /// The IdPs whose part of the plan may apply (their run locks are held while it applies).
+    pub fn idps(&self) -> Result<Vec<IdpName>, PlanError> {
+        self.baselines.keys().map(|n| parse_idp(n)).collect()
     }
 }
 
-fn changes_of<'a>(
-    list: &'a [crate::report::ChangeDoc],
-    idp: &str,
-) -> Vec<crate::state::SavedChange<'a>> {
+fn parse_idp(name: &str) -> Result<IdpName, PlanError> {
+    IdpName::parse(name).map_err(|e| PlanError::Unreadable {
+        path: "plan".into(),
+        reason: e.0,
+    })
+}
+
+fn changes_of<'a>(list: &'a [crate::report::ChangeDoc], idp: &str) -> Vec<NamedChange<'a>> {
     list.iter()
         .filter(|c| &*c.idp == idp)
         .map(|c| (&*c.stage, &*c.group, &*c.user, &*c.idp_group))
         .collect()
+}
+
+/// `failure_kinds` as the plan file spells them: IdP → `unavailable` | `unauthorized` | `invalid`.
+mod failure_kinds {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::model::FailureKind;
+
+    pub fn serialize<S: Serializer>(
+        kinds: &BTreeMap<String, FailureKind>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let words: BTreeMap<&str, &str> = kinds
+            .iter()
+            .map(|(idp, kind)| (idp.as_str(), kind.as_str()))
+            .collect();
+        words.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, FailureKind>, D::Error> {
+        let words = BTreeMap::<String, String>::deserialize(deserializer)?;
+        words
+            .into_iter()
+            .map(|(idp, word)| match FailureKind::parse(&word) {
+                Some(kind) => Ok((idp, kind)),
+                None => Err(serde::de::Error::custom(format!(
+                    "unknown failure kind {word:?} for idp {idp}"
+                ))),
+            })
+            .collect()
+    }
 }

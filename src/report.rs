@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::RunOutcome;
+
 /// The result of one reconcile, printed on standard output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -24,8 +26,43 @@ pub struct Report {
     pub inactive_mappings: Vec<InactiveDoc>,
     /// IdPs that could not be read or applied.
     pub failed_idps: Vec<FailedDoc>,
+    /// Adds for users a remote store does not know, retried at every run. The embedded store
+    /// knows every user, so with it this is always empty.
+    #[serde(default)]
+    pub unresolved_users: Vec<UnresolvedDoc>,
     /// Counts.
     pub summary: Summary,
+    /// Changes dropped at commit (their group was deleted, or their stage is no longer served
+    /// since the plan was made): counted in the summary, listed in the text only.
+    #[serde(skip)]
+    pub dropped: Vec<DroppedDoc>,
+    /// Mappings that name a former name of a renamed group (text only; a warning).
+    #[serde(skip)]
+    pub renamed_mappings: Vec<crate::mappings::RenamedMapping>,
+}
+
+/// A change a remote store could not place: the user is not known there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnresolvedDoc {
+    /// The store.
+    pub store: String,
+    /// The group's stage.
+    pub stage: String,
+    /// The group.
+    pub group: String,
+    /// The user key.
+    pub user: String,
+}
+
+/// A change dropped at commit, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedDoc {
+    /// `+` for an add, `-` for a remove.
+    pub sign: char,
+    /// The change.
+    pub change: ChangeDoc,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// One membership change.
@@ -96,6 +133,9 @@ pub struct Summary {
     pub removes: u64,
     /// Users skipped for lack of a usable key.
     pub skipped_users: u64,
+    /// Changes dropped at commit (SPEC §1 invariant 10).
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 impl Report {
@@ -110,12 +150,12 @@ impl Report {
         }
     }
 
-    /// The run's outcome word for the run history.
-    pub fn outcome(&self) -> &'static str {
+    /// The outcome of the run this document reports, by SPEC §3's precedence.
+    pub fn outcome(&self) -> RunOutcome {
         match self.exit_code() {
-            3 => "refused",
-            1 => "failed",
-            _ => "ok",
+            3 => RunOutcome::Refused,
+            1 => RunOutcome::Failed,
+            _ => RunOutcome::Applied,
         }
     }
 
@@ -156,6 +196,17 @@ impl Report {
                 )?;
             }
         }
+        if !self.dropped.is_empty() {
+            writeln!(out, "Dropped at commit (never written):")?;
+            for d in &self.dropped {
+                let c = &d.change;
+                writeln!(
+                    out,
+                    "  {} {}/{}  {}  (idp:{} via {:?}): {}",
+                    d.sign, c.stage, c.group, c.user, c.idp, c.idp_group, d.reason
+                )?;
+            }
+        }
         for r in &self.refused {
             writeln!(
                 out,
@@ -176,9 +227,27 @@ impl Report {
                 )?;
             }
         }
+        if !self.renamed_mappings.is_empty() {
+            writeln!(
+                out,
+                "Mappings that name a former group name (they follow the group; update the configuration):"
+            )?;
+            for m in &self.renamed_mappings {
+                writeln!(
+                    out,
+                    "  {} {:?} -> {}/{}: the group is now {:?}",
+                    m.idp, m.idp_group, m.stage, m.group, m.now
+                )?;
+            }
+        }
+        let dropped = if self.summary.dropped > 0 {
+            format!("{} dropped at commit, ", self.summary.dropped)
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "Summary: {verb}add {}, {verb}remove {}, {} users skipped (no user key), {} refused, {} failed.",
+            "Summary: {verb}add {}, {verb}remove {}, {dropped}{} users skipped (no user key), {} refused, {} failed.",
             self.summary.adds,
             self.summary.removes,
             self.summary.skipped_users,

@@ -36,6 +36,12 @@ pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
             }
         }
     }
+    // Mappings that name a former name of a renamed group still work; say so.
+    let state = crate::state::State::open_read_only(&config.daemon.state)?;
+    let (groups, former) = state.groups_and_former_names()?;
+    for renamed in crate::mappings::renamed(&config.mappings, &groups, &former) {
+        println!("  WARNING: {}", renamed.warning());
+    }
     let mut failed = false;
     for idp in &config.idps {
         match &idp.kind {

@@ -30,7 +30,7 @@ fn stage_arg(config: &Config, raw: &str) -> Result<crate::model::Stage, Usage> {
 }
 
 /// Runs the parsed command line; `Ok` carries the exit status.
-pub async fn run(cli: &Cli, progress: &indicatif::ProgressBar) -> anyhow::Result<u8> {
+pub async fn run(cli: &Cli, progress: crate::progress::ProgressFn<'_>) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Reconcile(args) => reconcile::run(&load(&cli.config)?, args, progress).await,
         Command::Run => crate::service::run(&cli.config).await,

@@ -12,6 +12,7 @@ use crate::source::Source;
 use crate::state::{AuditFilter, State, rfc3339};
 use crate::sync::unix_user;
 
+/// The `status --output json` document of SPEC §3, field for field.
 #[derive(Serialize)]
 struct StatusDoc {
     idps: Vec<IdpStatus>,
@@ -22,8 +23,12 @@ struct StatusDoc {
 struct IdpStatus {
     idp: String,
     last_run: Option<LastRun>,
+    /// The IdP's unresolved refusal, whatever its later runs did.
     refusal: Option<Refusal>,
     next_run: Option<String>,
+    /// Mappings of the IdP that name a former group name (text only).
+    #[serde(skip)]
+    renamed: Vec<crate::mappings::RenamedMapping>,
 }
 
 #[derive(Serialize)]
@@ -32,9 +37,11 @@ struct LastRun {
     started: String,
     finished: Option<String>,
     outcome: String,
+    error_kind: Option<String>,
+    error: Option<String>,
     adds: u64,
     removes: u64,
-    error: Option<String>,
+    skipped_users: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -59,30 +66,36 @@ pub fn status(config: &Config, output: Output) -> anyhow::Result<u8> {
         .upcoming(chrono::Utc)
         .next()
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let (groups, former) = state.groups_and_former_names()?;
     let mut idps = Vec::new();
     for idp in &config.idps {
         let last = state.last_run(&idp.name)?;
-        let refusal = last
-            .as_ref()
-            .filter(|r| r.outcome == "refused")
-            .map(|r| Refusal {
-                guard: r.guard.clone().unwrap_or_default(),
-                detail: r.detail.clone().unwrap_or_default(),
-                allow: r.allow.clone().unwrap_or_default(),
-            });
+        let refusal = state.pending_refusal(&idp.name)?.map(|r| Refusal {
+            guard: r.guard,
+            detail: r.detail,
+            allow: r.allow,
+        });
         idps.push(IdpStatus {
             idp: idp.name.to_string(),
             last_run: last.map(|r| LastRun {
-                error: (r.outcome == "failed").then(|| r.detail.clone().unwrap_or_default()),
+                error: matches!(r.outcome.as_str(), "failed" | "interrupted")
+                    .then(|| r.detail.clone().unwrap_or_default()),
+                error_kind: r.error_kind.clone(),
                 run_id: r.run_id,
                 started: rfc3339(r.started_at),
                 finished: r.finished_at.map(rfc3339),
                 outcome: r.outcome,
                 adds: r.adds,
                 removes: r.removes,
+                skipped_users: r.skipped_users,
             }),
             refusal,
             next_run: next_run.clone(),
+            renamed: crate::mappings::renamed(
+                config.mappings.iter().filter(|m| m.idp == idp.name),
+                &groups,
+                &former,
+            ),
         });
     }
     let (pending, failed) = state.journal_depth()?;
@@ -92,41 +105,56 @@ pub fn status(config: &Config, output: Output) -> anyhow::Result<u8> {
     };
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
-        Output::Text => {
-            for idp in &doc.idps {
-                match &idp.last_run {
-                    None => println!("{}: never run", idp.idp),
-                    Some(r) => println!(
-                        "{}: last run {} at {}: {} ({} adds, {} removes){}",
-                        idp.idp,
-                        r.run_id,
-                        r.started,
-                        r.outcome,
-                        r.adds,
-                        r.removes,
-                        r.error
-                            .as_ref()
-                            .map(|e| format!(": {e}"))
-                            .unwrap_or_default()
-                    ),
-                }
-                if let Some(refusal) = &idp.refusal {
-                    println!(
-                        "  REFUSED by the {} guard: {}\n  To allow: {}",
-                        refusal.guard, refusal.detail, refusal.allow
-                    );
-                }
-                if let Some(next) = &idp.next_run {
-                    println!("  next scheduled run (idpsync run): {next}");
-                }
-            }
-            println!(
-                "Journal: {} pending, {} failed",
-                doc.journal.pending, doc.journal.failed
-            );
-        }
+        Output::Text => print_status(&doc),
     }
     Ok(0)
+}
+
+fn print_status(doc: &StatusDoc) {
+    for idp in &doc.idps {
+        match &idp.last_run {
+            None => println!("{}: never run", idp.idp),
+            Some(r) => {
+                let kind = r
+                    .error_kind
+                    .as_ref()
+                    .map(|k| format!(" ({k})"))
+                    .unwrap_or_default();
+                println!(
+                    "{}: last run {} at {}: {}{kind} ({} adds, {} removes){}",
+                    idp.idp,
+                    r.run_id,
+                    r.started,
+                    r.outcome,
+                    r.adds,
+                    r.removes,
+                    r.error
+                        .as_ref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                );
+                if let Some(skipped) = r.skipped_users.filter(|&n| n > 0) {
+                    println!("  {skipped} users skipped at the last read (no user key)");
+                }
+            }
+        }
+        if let Some(refusal) = &idp.refusal {
+            println!(
+                "  REFUSED by the {} guard: {}\n  To allow: {}",
+                refusal.guard, refusal.detail, refusal.allow
+            );
+        }
+        for renamed in &idp.renamed {
+            println!("  WARNING: {}", renamed.warning());
+        }
+        if let Some(next) = &idp.next_run {
+            println!("  next scheduled run (idpsync run): {next}");
+        }
+    }
+    println!(
+        "Journal: {} pending, {} failed",
+        doc.journal.pending, doc.journal.failed
+    );
 }
 
 /// Prints audit records matching the filters.

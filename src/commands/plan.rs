@@ -6,6 +6,7 @@ use crate::cli::{Output, PlanArgs};
 use crate::config::Config;
 use crate::model::IdpName;
 use crate::plan::SavedPlan;
+use crate::progress::ProgressFn;
 use crate::state::lock;
 use crate::sync::{RunOptions, SyncError, sync_once, unix_user};
 
@@ -13,7 +14,7 @@ use crate::sync::{RunOptions, SyncError, sync_once, unix_user};
 pub async fn plan(
     config: &Config,
     args: &PlanArgs,
-    progress: &indicatif::ProgressBar,
+    progress: ProgressFn<'_>,
 ) -> anyhow::Result<u8> {
     let mut idps = Vec::new();
     for name in &args.idps {
@@ -29,7 +30,6 @@ pub async fn plan(
         stop: None,
     };
     let output = sync_once(config, &options, progress).await?;
-    progress.finish_and_clear();
     let saved = SavedPlan::new(
         output,
         config.fingerprint.clone(),
@@ -63,8 +63,7 @@ pub fn apply(config: &Config, path: &Path) -> anyhow::Result<u8> {
         saved.plan.run_id
     );
     let mut locks = Vec::new();
-    for name in saved.baselines.keys() {
-        let idp = IdpName::parse(name).map_err(|e| super::Usage(e.0))?;
+    for idp in saved.idps()? {
         locks.push(lock::acquire(
             &config.daemon.state,
             &idp,
@@ -72,10 +71,15 @@ pub fn apply(config: &Config, path: &Path) -> anyhow::Result<u8> {
             &holder,
         )?);
     }
-    let counts = saved.apply(config, &format!("cli:{}", unix_user()))?;
+    let applied = saved.apply(config, &format!("cli:{}", unix_user()))?;
+    let dropped = if applied.dropped.is_empty() {
+        String::new()
+    } else {
+        format!(", {} dropped at commit", applied.dropped.len())
+    };
     println!(
-        "Applied plan {}: {} adds, {} removes.",
-        saved.plan.run_id, counts.adds, counts.removes
+        "Applied plan {}: {} adds, {} removes{dropped}.",
+        saved.plan.run_id, applied.adds, applied.removes
     );
     for refusal in &saved.plan.refused {
         println!(

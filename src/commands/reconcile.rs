@@ -3,13 +3,14 @@
 use crate::cli::{Output, ReconcileArgs};
 use crate::config::Config;
 use crate::model::IdpName;
+use crate::progress::ProgressFn;
 use crate::sync::{RunOptions, SyncError, sync_once};
 
 /// Runs one reconcile and prints its document; the exit status follows SPEC §3's precedence.
 pub async fn run(
     config: &Config,
     args: &ReconcileArgs,
-    progress: &indicatif::ProgressBar,
+    progress: ProgressFn<'_>,
 ) -> anyhow::Result<u8> {
     let mut idps = Vec::new();
     for name in &args.idps {
@@ -26,7 +27,6 @@ pub async fn run(
         stop: None,
     };
     let report = sync_once(config, &options, progress).await?.report;
-    progress.finish_and_clear();
     match args.output {
         Output::Json => report.write_json(std::io::stdout().lock())?,
         Output::Text => report.write_text(std::io::stdout().lock())?,

@@ -60,8 +60,8 @@ impl Fixture {
             .collect();
         Fixture {
             universe: Universe {
-                users: Vec::new(),
                 groups,
+                ..Universe::default()
             },
             held: BTreeMap::new(),
             baselines: BTreeMap::new(),
@@ -108,12 +108,12 @@ impl Fixture {
     }
 
     pub fn plan(&mut self, idps: &[Idp]) -> Plan {
-        let directories: Vec<Result<Directory, String>> = idps
+        let directories: Vec<Result<Directory, Failure>> = idps
             .iter()
-            .map(|i| {
-                i.read
-                    .clone()
-                    .and_then(|s| Directory::resolve(s).map_err(|e| e.to_string()))
+            .map(|i| match &i.read {
+                Ok(snapshot) => Directory::resolve(snapshot.clone())
+                    .map_err(|e| Failure::new(FailureKind::Invalid, e.to_string())),
+                Err(e) => Err(Failure::new(FailureKind::Unavailable, e.clone())),
             })
             .collect();
         let user_maps: Vec<Vec<UserIdx>> = directories

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::config::{MappingConfig, SafetyConfig};
 use crate::directory::Directory;
-use crate::model::{IdpName, Stage, UserKey};
+use crate::model::{Failure, FailureKind, IdpName, Stage, UserKey};
 use diff::diff;
 use ranks::{Ranks, group_index};
 use resolve::resolve_mappings;
@@ -46,6 +46,20 @@ pub struct Universe {
     pub users: Vec<UserKey>,
     /// Groups; a [`GroupIdx`] indexes this.
     pub groups: Vec<GroupEntry>,
+    /// Former names of renamed groups: a mapping that names one resolves to the group (a current
+    /// name of another group always wins).
+    pub aliases: Vec<GroupAlias>,
+}
+
+/// A former name of a group in its stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupAlias {
+    /// The group's stage.
+    pub stage: Stage,
+    /// The former name, normalised.
+    pub norm: String,
+    /// The group it names now.
+    pub group: GroupIdx,
 }
 
 /// A membership an IdP holds now, with the cause recorded when it was added.
@@ -92,7 +106,7 @@ pub struct IdpInput<'a> {
     /// Its mappings, in configuration order.
     pub mappings: &'a [MappingConfig],
     /// Its read, or why it failed.
-    pub read: Result<IdpRead<'a>, String>,
+    pub read: Result<IdpRead<'a>, Failure>,
     /// Every `idp:<name>` membership in the served stages.
     pub current: Vec<Held>,
     /// The last applied read.
@@ -237,8 +251,8 @@ pub struct Plan {
     pub refused: Vec<Refusal>,
     /// Mappings that are not active.
     pub inactive: Vec<InactiveMapping>,
-    /// IdPs that failed to read, with the error.
-    pub failed: Vec<(IdpName, String)>,
+    /// IdPs that failed to read, with the failure.
+    pub failed: Vec<(IdpName, Failure)>,
     /// Users skipped for lack of a usable key, over the read IdPs.
     pub skipped_users: u64,
     /// One outcome per input IdP, in input order.
@@ -323,7 +337,8 @@ fn plan_idp(
     ) {
         Ok(resolved) => resolved,
         Err(error) => {
-            plan.failed.push((idp.name.clone(), error));
+            plan.failed
+                .push((idp.name.clone(), Failure::new(FailureKind::Invalid, error)));
             return Outcome::Failed;
         }
     };

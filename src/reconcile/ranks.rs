@@ -85,11 +85,18 @@ impl Ranks {
     }
 }
 
+/// Groups by (stage, normalised name): current names, then former names no current name holds.
 pub(super) fn group_index(universe: &Universe) -> BTreeMap<(&str, &str), GroupIdx> {
-    universe
+    let mut index: BTreeMap<(&str, &str), GroupIdx> = universe
         .groups
         .iter()
         .enumerate()
         .map(|(i, g)| ((g.stage.as_str(), g.norm.as_str()), i as GroupIdx))
-        .collect()
+        .collect();
+    for alias in &universe.aliases {
+        index
+            .entry((alias.stage.as_str(), alias.norm.as_str()))
+            .or_insert(alias.group);
+    }
+    index
 }

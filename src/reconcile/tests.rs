@@ -132,7 +132,7 @@ fn failure_isolation_a_failed_idp_contributes_nothing() {
         plan.failed,
         [(
             IdpName::parse("okta").unwrap(),
-            "connection refused".to_owned()
+            Failure::new(FailureKind::Unavailable, "connection refused")
         )]
     );
     assert_eq!(plan.outcomes[1], Outcome::Failed);
@@ -153,7 +153,8 @@ fn an_inconsistent_read_fails_only_that_idp() {
     );
     let plan = f.plan(&[marketing(&["u1"]), broken]);
     assert_eq!(plan.adds.len(), 1);
-    assert!(plan.failed[0].1.contains("ghost"));
+    assert!(plan.failed[0].1.message.contains("ghost"));
+    assert_eq!(plan.failed[0].1.kind, FailureKind::Invalid);
 }
 
 #[test]
@@ -409,7 +410,8 @@ fn nested_groups_cycles_and_depth_cap() {
     idp.max_depth = 1;
     let plan = f.plan(&[idp]);
     assert!(plan.adds.is_empty());
-    assert!(plan.failed[0].1.contains("more than 1 levels deep"));
+    assert!(plan.failed[0].1.message.contains("more than 1 levels deep"));
+    assert_eq!(plan.failed[0].1.kind, FailureKind::Invalid);
 }
 
 #[test]
@@ -514,6 +516,7 @@ fn scaled(
                 norm: format!("team {g}"),
             })
             .collect(),
+        ..Universe::default()
     };
     let user_map = (0..directory.users.len() as UserIdx).collect();
     let mappings = (0..groups)
@@ -584,7 +587,7 @@ fn digest_hashes_the_member_keys_in_order() {
     let keys = ["ana@example.com", "bo@example.com", "ça@example.com"];
     let universe = Universe {
         users: keys.iter().map(|k| UserKey::parse(k).unwrap()).collect(),
-        groups: Vec::new(),
+        ..Universe::default()
     };
     let hashes = super::key_hashes(&universe);
     assert_eq!(

@@ -10,6 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::model::RunOutcome;
 use crate::sync::RunOutput;
 
 /// Labels naming an IdP.
@@ -24,7 +25,7 @@ pub struct IdpLabel {
 pub struct OutcomeLabels {
     /// The IdP's configured name.
     pub idp: String,
-    /// `ok`, `unchanged`, `refused`, `failed` or `interrupted`.
+    /// `applied`, `unchanged`, `refused`, `failed` or `interrupted`.
     pub outcome: String,
 }
 
@@ -138,7 +139,7 @@ impl Metrics {
         );
         r.register(
             "idpsync_last_success_timestamp_seconds",
-            "Unix time of the last run of an IdP that ended ok or unchanged",
+            "Unix time of the last run of an IdP that ended applied or unchanged",
             metrics.last_success.clone(),
         );
         r.register(
@@ -174,17 +175,17 @@ impl Metrics {
             self.runs
                 .get_or_create(&OutcomeLabels {
                     idp: idp.name.clone(),
-                    outcome: idp.outcome.clone(),
+                    outcome: idp.outcome.as_str().to_owned(),
                 })
                 .inc();
             self.duration.get_or_create(&label).observe(idp.seconds);
             self.requests.get_or_create(&label).inc_by(idp.requests);
             self.throttles.get_or_create(&label).inc_by(idp.throttles);
-            match idp.outcome.as_str() {
-                "failed" | "interrupted" => {
+            match idp.outcome {
+                RunOutcome::Failed | RunOutcome::Interrupted => {
                     self.failures.get_or_create(&label).inc();
                 }
-                "ok" | "unchanged" if !report.dry_run => {
+                RunOutcome::Applied | RunOutcome::Unchanged if !report.dry_run => {
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0.0, |d| d.as_secs_f64());
@@ -275,10 +276,10 @@ mod tests {
         }
     }
 
-    fn stats(idp: &str, outcome: &str) -> IdpStats {
+    fn stats(idp: &str, outcome: RunOutcome) -> IdpStats {
         IdpStats {
             name: idp.to_owned(),
-            outcome: outcome.to_owned(),
+            outcome,
             seconds: 0.2,
             requests: 3,
             throttles: 0,
@@ -305,19 +306,27 @@ mod tests {
                 }],
                 inactive_mappings: Vec::new(),
                 failed_idps: Vec::new(),
+                unresolved_users: Vec::new(),
                 summary: Summary::default(),
+                dropped: Vec::new(),
+                renamed_mappings: Vec::new(),
             },
             baselines: Default::default(),
             generation: 1,
             external_ids: Default::default(),
-            idps: vec![stats("corp", "ok"), stats("ldap", "refused")],
+            failure_kinds: Default::default(),
+            idps: vec![
+                stats("corp", RunOutcome::Applied),
+                stats("ldap", RunOutcome::Refused),
+            ],
+            outcome: RunOutcome::Refused,
         };
         metrics.record_run(&output);
         metrics.record_skipped(2);
         metrics.set_journal(0, 1);
         let text = metrics.encode();
         for line in [
-            "idpsync_runs_total{idp=\"corp\",outcome=\"ok\"} 1",
+            "idpsync_runs_total{idp=\"corp\",outcome=\"applied\"} 1",
             "idpsync_runs_total{idp=\"ldap\",outcome=\"refused\"} 1",
             "idpsync_refusals_total{idp=\"ldap\",guard=\"removals\"} 1",
             "idpsync_changes_applied_total{idp=\"corp\",kind=\"add\"} 2",

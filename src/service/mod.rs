@@ -260,7 +260,7 @@ async fn schedule_loop(
             stop: Some(stop.clone()),
             ..RunOptions::default()
         };
-        match sync_once(&config, &options, &indicatif::ProgressBar::hidden()).await {
+        match sync_once(&config, &options, &crate::progress::silent).await {
             Ok(output) => shared.metrics.record_run(&output),
             Err(SyncError::Stopped) => return,
             Err(e) => error!(error = %e, "The run failed as a whole; the next one is on schedule."),

@@ -10,6 +10,7 @@ pub mod ldap;
 
 use crate::config::{IdpConfig, IdpKind};
 use crate::directory::Directory;
+use crate::model::{Failure, FailureKind};
 
 /// Why an IdP could not be read; either way the IdP sits this run out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,9 +18,24 @@ pub enum SourceError {
     /// The IdP could not be reached or read (missing file, network): retry at the next run.
     #[error("{0}")]
     Unavailable(String),
+    /// The IdP refused our credentials (a refused bind, insufficient rights): refresh once at
+    /// most, then fail until an operator fixes them.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The IdP answered with data that cannot be used (malformed, inconsistent): an operator must look.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl SourceError {
+    /// The error as a failure of its kind, as the run record keeps it.
+    pub fn into_failure(self) -> Failure {
+        match self {
+            SourceError::Unavailable(m) => Failure::new(FailureKind::Unavailable, m),
+            SourceError::Unauthorized(m) => Failure::new(FailureKind::Unauthorized, m),
+            SourceError::Invalid(m) => Failure::new(FailureKind::Invalid, m),
+        }
+    }
 }
 
 /// What a read produced.

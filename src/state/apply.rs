@@ -1,34 +1,92 @@
-//! Applying one IdP's part of a plan to the embedded store, and recording runs.
+//! The checked apply: the one function that writes memberships (SPEC §1 invariants 9–11).
 //!
-//! One IdP's changes, audit rows, stored ids and new baseline commit together in one transaction:
-//! for the embedded store this transaction is the journal (SPEC §1 invariant 9) — a run killed
-//! before the commit leaves nothing behind and the next run plans the same changes again. Each
-//! change is conditional (insert if absent, delete if present) and audited only when it changed a row.
+//! Runs, saved plans and administrator edits all hand it a [`Batch`]: changes of one provenance
+//! with the actor they are audited under. Inside one short write transaction it checks every
+//! change against the rows as they are at commit — a change whose group was deleted, or whose
+//! stage is no longer served, since it was planned is *dropped*: never written, audited as
+//! `drop` with the reason, and returned — and writes the rest conditionally (add a provenance if
+//! absent, remove it if present), auditing only what changed a row. For an IdP's part of a run the
+//! same transaction carries its baseline, stored ids, read record and per-IdP run row, and clears
+//! its unresolved refusal: for the embedded store this transaction is the journal — killed before
+//! the commit it leaves nothing, and the next run plans the same changes again. A saved plan
+//! applies all its batches in one transaction (`saved.rs`).
 
 use rustc_hash::FxHashMap as HashMap;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::bulk::{ROWS_PER_STATEMENT, bulk_users, multi_row};
 use super::{State, StateError, unix_now};
-use crate::model::IdpName;
+use crate::model::{IdpName, Provenance, Stage};
 use crate::reconcile::Baseline;
 
-/// One IdP's applicable changes, in store terms.
-#[derive(Debug, Clone, Default)]
-pub struct IdpApply<'a> {
-    /// Adds: (group id, user key, cause).
-    pub adds: Vec<(i64, &'a str, &'a str)>,
-    /// Removes: (group id, user key, cause).
-    pub removes: Vec<(i64, &'a str, &'a str)>,
-    /// Immutable ids to store beside keys: (user key, IdP id), only those new or changed.
-    pub external_ids: Vec<(&'a str, &'a str)>,
-    /// The read's baseline, replacing the stored one.
-    pub baseline: Option<&'a Baseline>,
-    /// The read itself, recorded for the unchanged-read shortcut with the generation its commit leaves.
-    pub read: Option<ReadRecord<'a>>,
+/// One membership change: a provenance added to, or removed from, (group, user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MembershipChange<'a> {
+    /// The group's row id (groups are ids: a rename during a read still lands in the group).
+    pub group: i64,
+    /// The user key.
+    pub user: &'a str,
+    /// The IdP group behind an IdP change; empty for none.
+    pub cause: &'a str,
 }
 
-/// What is recorded of an applied read.
+/// Which way a change goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOp {
+    /// A provenance added.
+    Add,
+    /// A provenance removed.
+    Remove,
+}
+
+impl ChangeOp {
+    /// `add` or `remove`, as the audit log spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeOp::Add => "add",
+            ChangeOp::Remove => "remove",
+        }
+    }
+}
+
+/// Changes of one provenance, applied together in one transaction.
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
+    /// Who: `run:<id>`, `cli:<user>` (later `login`, `api`), as audited.
+    pub actor: &'a str,
+    /// The provenance every change adds or removes.
+    pub provenance: &'a Provenance,
+    /// Provenances to add.
+    pub adds: &'a [MembershipChange<'a>],
+    /// Provenances to remove.
+    pub removes: &'a [MembershipChange<'a>],
+    /// The stages writes may land in: a change to a group of another stage is dropped.
+    pub served: &'a [Stage],
+    /// Audit detail for every change written (`group deleted`), when there is one.
+    pub detail: Option<&'a str>,
+    /// For an IdP's part of a run: what commits with its changes.
+    pub run: Option<&'a RunPart<'a>>,
+    /// Told how many rows are written so far, after each statement of rows.
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+/// What commits with an IdP's changes in a run (or in an applied saved plan).
+#[derive(Debug, Clone, Default)]
+pub struct RunPart<'a> {
+    /// The run.
+    pub run_id: &'a str,
+    /// Immutable ids to store beside keys: (user key, IdP id), only those new or changed.
+    pub external_ids: Vec<(&'a str, &'a str)>,
+    /// The read's baseline, replacing the stored one (`None`: unchanged).
+    pub baseline: Option<&'a Baseline>,
+    /// The read, recorded for the unchanged-read shortcut with the generation its commit leaves.
+    pub read: Option<ReadRecord<'a>>,
+    /// Users the read skipped for lack of a user key.
+    pub skipped_users: u64,
+}
+
+/// What is recorded of an applied read for the unchanged-read shortcut.
 #[derive(Debug, Clone)]
 pub struct ReadRecord<'a> {
     /// The source's fingerprint.
@@ -41,125 +99,58 @@ pub struct ReadRecord<'a> {
     pub skipped_users: u64,
 }
 
-/// A change of a saved plan: (stage, group name, user key, cause).
-pub type SavedChange<'a> = (&'a str, &'a str, &'a str, &'a str);
-
-/// One IdP's part of a saved plan.
-#[derive(Debug, Clone)]
-pub struct SavedIdp<'a> {
-    /// The IdP.
-    pub idp: IdpName,
-    /// Its adds.
-    pub adds: Vec<SavedChange<'a>>,
-    /// Its removes.
-    pub removes: Vec<SavedChange<'a>>,
-    /// Immutable ids to store beside user keys: (user key, IdP id).
-    pub external_ids: Vec<(&'a str, &'a str)>,
-    /// The baseline of the read the plan was made from.
-    pub baseline: Option<&'a Baseline>,
+/// Why a change was dropped at commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The group was deleted after the change was planned.
+    GroupDeleted,
+    /// The group's stage is not among the stages the batch may write.
+    StageNotServed,
 }
 
-/// Changes that really changed a row (others were already so, e.g. written concurrently).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AppliedCounts {
+impl DropReason {
+    /// The reason in words, for the audit log and the run output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DropReason::GroupDeleted => "the group was deleted after the change was planned",
+            DropReason::StageNotServed => "the group's stage is no longer served",
+        }
+    }
+}
+
+/// A change dropped at commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// Add or remove.
+    pub op: ChangeOp,
+    /// The group's row id.
+    pub group: i64,
+    /// The user key.
+    pub user: String,
+    /// Why.
+    pub reason: DropReason,
+}
+
+/// What a batch did: rows really changed (the others were so already, e.g. written concurrently),
+/// and the changes dropped at commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
     /// Provenances added.
     pub adds: u64,
     /// Provenances removed.
     pub removes: u64,
-}
-
-/// The end of a run, for the run history.
-#[derive(Debug, Clone)]
-pub struct RunRecord<'a> {
-    /// The run id.
-    pub run_id: &'a str,
-    /// `ok`, `failed` or `refused`.
-    pub outcome: &'a str,
-    /// Adds applied.
-    pub adds: u64,
-    /// Removes applied.
-    pub removes: u64,
-    /// The run's summary (stored as JSON; the full document is printed, not stored).
-    pub summary: &'a crate::report::Summary,
+    /// Changes not written, with why.
+    pub dropped: Vec<Dropped>,
 }
 
 impl State {
-    /// Records the start of a run, so a run that dies shows as never finished.
-    pub fn begin_run(&mut self, run_id: &str, actor: &str) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "INSERT INTO runs (id, actor, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
-                params![run_id, actor, unix_now()],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// Closes the runs `actor` left open ('running': the process died or was killed mid-run) as
-    /// 'interrupted'; returns how many. Their applied IdPs committed whole; the others applied
-    /// nothing, and the next run plans what is left.
-    pub fn close_interrupted_runs(&mut self, actor: &str) -> Result<u64, StateError> {
-        let closed = self
-            .conn
-            .execute(
-                "UPDATE runs SET outcome = 'interrupted', finished_at = ?2 WHERE outcome = 'running' AND actor = ?1",
-                params![actor, unix_now()],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(closed as u64)
-    }
-
-    /// Records the end of a run.
-    pub fn finish_run(&mut self, record: &RunRecord<'_>) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET finished_at = ?2, outcome = ?3, adds = ?4, removes = ?5, report = ?6 WHERE id = ?1",
-                params![
-                    record.run_id,
-                    unix_now(),
-                    record.outcome,
-                    record.adds as i64,
-                    record.removes as i64,
-                    serde_json::to_string(record.summary).expect("the summary serialises")
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// Records what happened to an IdP that was not applied: `failed`, or `refused` with the guard
-    /// and the command that allows it (shown by `status` until a later run applies the IdP).
-    pub fn record_idp_outcome(
-        &mut self,
-        run_id: &str,
-        idp: &IdpName,
-        outcome: &str,
-        detail: &str,
-        refusal: Option<(&str, &str)>,
-    ) -> Result<(), StateError> {
-        let (guard, allow) = refusal.unzip();
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO run_idps (run_id, idp, outcome, adds, removes, detail, guard, allow)
-                 VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6)",
-                params![run_id, idp.as_str(), outcome, detail, guard, allow],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// Applies one IdP's changes, ids and baseline in one transaction, auditing each real change.
-    pub fn apply_idp(
-        &mut self,
-        run_id: &str,
-        idp: &IdpName,
-        apply: &IdpApply<'_>,
-    ) -> Result<AppliedCounts, StateError> {
+    /// Applies one batch in its own write transaction (see the module documentation).
+    pub fn apply(&mut self, batch: &Batch<'_>) -> Result<Applied, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
         let tx = self.write_tx()?;
-        let counts = apply_in(&tx, run_id, idp, apply).map_err(err)?;
-        if counts.adds + counts.removes > 0 {
+        let applied = apply_in(&tx, batch).map_err(err)?;
+        if applied.adds + applied.removes > 0 {
             super::bump_generation(&tx).map_err(err)?;
         }
         // The read is recorded with the generation this very commit leaves: any later change,
@@ -169,67 +160,18 @@ impl State {
             [],
         )
         .map_err(err)?;
+        crate::failpoint!("apply::in_tx");
         tx.commit().map_err(err)?;
-        Ok(counts)
-    }
-
-    /// Applies a saved plan in one transaction, only if the state is still at `generation`:
-    /// declared groups are created first, then each IdP's changes, baseline and audit rows.
-    pub fn apply_saved(
-        &mut self,
-        run_id: &str,
-        generation: i64,
-        declared: &[crate::config::DeclaredGroup],
-        parts: &[SavedIdp<'_>],
-    ) -> Result<AppliedCounts, StateError> {
-        let path = self.path.clone();
-        let err = |e| super::sqlite(&path, e);
-        let tx = self.write_tx()?;
-        let now = super::generation_in(&tx).map_err(err)?;
-        if now != generation {
-            return Err(StateError::Refused(format!(
-                "memberships, roles or groups changed since the plan was made (state generation {generation} then, {now} now); make a new plan"
-            )));
-        }
-        super::groups::declared_in(&tx, declared, &format!("run:{run_id}")).map_err(err)?;
-        let mut total = AppliedCounts::default();
-        for part in parts {
-            let mut find = tx
-                .prepare_cached("SELECT id FROM groups WHERE stage = ?1 AND norm = ?2")
-                .map_err(err)?;
-            let apply = IdpApply {
-                adds: resolve_groups(&mut find, &part.adds).map_err(|e| e.within(&path))?,
-                removes: resolve_groups(&mut find, &part.removes).map_err(|e| e.within(&path))?,
-                external_ids: part.external_ids.clone(),
-                baseline: part.baseline,
-                read: None,
-            };
-            let counts = apply_in(&tx, run_id, &part.idp, &apply).map_err(err)?;
-            total.adds += counts.adds;
-            total.removes += counts.removes;
-        }
-        super::bump_generation(&tx).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(total)
-    }
-
-    /// Deletes audit records older than `days` days (0 keeps everything).
-    pub fn purge_audit(&mut self, days: u32) -> Result<u64, StateError> {
-        if days == 0 {
-            return Ok(0);
-        }
-        let cutoff = unix_now() - i64::from(days) * 86_400;
-        let n = self
-            .conn
-            .execute("DELETE FROM audit_log WHERE at < ?1", [cutoff])
-            .map_err(|e| self.err(e))?;
-        Ok(n as u64)
+        Ok(applied)
     }
 }
 
-/// The `sources` id of `idp:<name>`, created on first use.
-pub(super) fn source_id(tx: &rusqlite::Connection, idp: &IdpName) -> rusqlite::Result<i64> {
-    let provenance = format!("idp:{idp}");
+/// The `sources` id of a provenance, created on first use (`direct` is always 0).
+pub(super) fn source_id(
+    tx: &rusqlite::Connection,
+    provenance: &Provenance,
+) -> rusqlite::Result<i64> {
+    let provenance = provenance.to_string();
     tx.execute(
         "INSERT OR IGNORE INTO sources (provenance) VALUES (?1)",
         [&provenance],
@@ -241,94 +183,71 @@ pub(super) fn source_id(tx: &rusqlite::Connection, idp: &IdpName) -> rusqlite::R
     )
 }
 
-/// Rows per multi-row INSERT: few statements, far below SQLite's 32,766 parameters.
-const ROWS_PER_STATEMENT: usize = 256;
-
-/// `head` followed by `rows` copies of `row`, comma-separated, then `tail`.
-fn multi_row(head: &str, row: &str, rows: usize, tail: &str) -> String {
-    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 2) + tail.len());
-    sql.push_str(head);
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(row);
-    }
-    sql.push_str(tail);
-    sql
-}
-
-/// From this many adds in one apply, users are resolved in bulk rather than one query each.
+/// From this many adds in one batch, users are resolved in bulk rather than one query each.
 const BULK_USERS: usize = 10_000;
 
-/// Every user key the store holds, plus the new keys of `apply`'s adds inserted with multi-row
-/// statements: one pass instead of a lookup and an insert per user.
-fn bulk_users(
-    tx: &rusqlite::Transaction<'_>,
-    apply: &IdpApply<'_>,
-    now: i64,
-) -> rusqlite::Result<HashMap<String, i64>> {
-    let mut users: HashMap<String, i64> = HashMap::default();
-    let mut stmt = tx.prepare("SELECT id, key FROM users")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        users.insert(row.get(1)?, row.get(0)?);
-    }
-    let mut new: Vec<&str> = apply
-        .adds
-        .iter()
-        .map(|&(_, key, _)| key)
-        .filter(|k| !users.contains_key(*k))
-        .collect();
-    new.sort_unstable();
-    new.dedup();
-    for chunk in new.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = tx.prepare_cached(&multi_row(
-            "INSERT INTO users (key, created_at) VALUES ",
-            "(?, ?)",
-            chunk.len(),
-            " RETURNING id, key",
-        ))?;
-        let values: Vec<&dyn rusqlite::ToSql> = chunk
-            .iter()
-            .flat_map(|k| [k as &dyn rusqlite::ToSql, &now])
-            .collect();
-        let mut rows = insert.query(values.as_slice())?;
-        while let Some(row) = rows.next()? {
-            users.insert(row.get(1)?, row.get(0)?);
-        }
-    }
-    Ok(users)
-}
-
-/// From this many adds in one apply (and at least half the table), the by-user index is rebuilt
+/// From this many adds in one batch (and at least half the table), the by-user index is rebuilt
 /// once rather than updated per row.
 const BULK_ADDS: usize = 100_000;
 
-/// The body of an apply: conditional changes with their audit rows, stored ids, baseline, outcome.
-fn apply_in(
-    tx: &rusqlite::Transaction<'_>,
-    run_id: &str,
-    idp: &IdpName,
-    apply: &IdpApply<'_>,
-) -> rusqlite::Result<AppliedCounts> {
-    let actor = super::intern(tx, "actors", "name", &format!("run:{run_id}"))?;
+/// Why each group a batch touches would drop its changes, checked against the rows now.
+fn check_groups(
+    tx: &Transaction<'_>,
+    batch: &Batch<'_>,
+) -> rusqlite::Result<HashMap<i64, DropReason>> {
+    let mut stage_of = tx.prepare_cached("SELECT stage FROM groups WHERE id = ?1")?;
+    let mut seen: HashMap<i64, Option<DropReason>> = HashMap::default();
+    for change in batch.adds.iter().chain(batch.removes) {
+        if seen.contains_key(&change.group) {
+            continue;
+        }
+        let stage: Option<String> = stage_of
+            .query_row([change.group], |r| r.get(0))
+            .optional()?;
+        let verdict = match stage {
+            None => Some(DropReason::GroupDeleted),
+            Some(stage) if !batch.served.iter().any(|s| s.as_str() == stage) => {
+                Some(DropReason::StageNotServed)
+            }
+            Some(_) => None,
+        };
+        seen.insert(change.group, verdict);
+    }
+    Ok(seen
+        .into_iter()
+        .filter_map(|(group, verdict)| verdict.map(|v| (group, v)))
+        .collect())
+}
+
+/// The body of every membership write (see the module documentation).
+pub(super) fn apply_in(tx: &Transaction<'_>, batch: &Batch<'_>) -> rusqlite::Result<Applied> {
+    let actor = super::intern(tx, "actors", "name", batch.actor)?;
     let now = unix_now();
-    let source = source_id(tx, idp)?;
+    let source = source_id(tx, batch.provenance)?;
     let mut causes: HashMap<String, i64> = HashMap::default();
-    let mut cause_id = |cause: &str| -> rusqlite::Result<i64> {
+    let mut cause_id = |cause: &str| -> rusqlite::Result<Option<i64>> {
+        if cause.is_empty() {
+            return Ok(None);
+        }
         if let Some(&id) = causes.get(cause) {
-            return Ok(id);
+            return Ok(Some(id));
         }
         let id = super::intern(tx, "causes", "idp_group", cause)?;
         causes.insert(cause.to_owned(), id);
-        Ok(id)
+        Ok(Some(id))
     };
-    let mut counts = AppliedCounts::default();
+    let dropping = check_groups(tx, batch)?;
+    let kept = |list: &[MembershipChange<'_>]| -> Vec<usize> {
+        (0..list.len())
+            .filter(|&i| !dropping.contains_key(&list[i].group))
+            .collect()
+    };
+    let (add_rows, remove_rows) = (kept(batch.adds), kept(batch.removes));
+    let mut applied = Applied::default();
     let mut find_user = tx.prepare_cached("SELECT id FROM users WHERE key = ?1")?;
     let mut new_user = tx.prepare_cached("INSERT INTO users (key, created_at) VALUES (?1, ?2)")?;
-    let mut users: HashMap<String, i64> = if apply.adds.len() >= BULK_USERS {
-        bulk_users(tx, apply, now)?
+    let mut users: HashMap<String, i64> = if add_rows.len() >= BULK_USERS {
+        bulk_users(tx, add_rows.iter().map(|&i| batch.adds[i].user), now)?
     } else {
         HashMap::default()
     };
@@ -348,20 +267,54 @@ fn apply_in(
         users.insert(key.to_owned(), id);
         Ok(Some(id))
     };
-    let mut delete = tx.prepare_cached(
-        "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 AND source = ?3",
-    )?;
     let mut audit = tx.prepare_cached(
-        "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
+    // Dropped changes are audited, never written; the user of a dropped add becomes known, so
+    // `audit --user` finds the record.
+    for (op, list) in [
+        (ChangeOp::Add, batch.adds),
+        (ChangeOp::Remove, batch.removes),
+    ] {
+        for change in list {
+            let Some(&reason) = dropping.get(&change.group) else {
+                continue;
+            };
+            let user = user_id(change.user, op == ChangeOp::Add)?;
+            let detail = format!(
+                "{} of {} for {} dropped at commit: {}",
+                op.as_str(),
+                batch.provenance,
+                change.user,
+                reason.describe()
+            );
+            audit.execute(params![
+                now,
+                actor,
+                "drop",
+                change.group,
+                user,
+                source,
+                cause_id(change.cause)?,
+                detail
+            ])?;
+            applied.dropped.push(Dropped {
+                op,
+                group: change.group,
+                user: change.user.to_owned(),
+                reason,
+            });
+        }
+    }
     // Users first, then the memberships in primary-key order: the B-tree grows at its edge
     // instead of being searched at random for every row.
-    let mut adds: Vec<(i64, i64, i64)> = Vec::with_capacity(apply.adds.len());
-    for &(group, key, cause) in &apply.adds {
+    let mut adds: Vec<(i64, i64, Option<i64>)> = Vec::with_capacity(add_rows.len());
+    for &i in &add_rows {
+        let change = &batch.adds[i];
         adds.push((
-            group,
-            user_id(key, true)?.expect("created"),
-            cause_id(cause)?,
+            change.group,
+            user_id(change.user, true)?.expect("created"),
+            cause_id(change.cause)?,
         ));
     }
     adds.sort_unstable_by_key(|&(group, user, _)| (group, user));
@@ -374,6 +327,7 @@ fn apply_in(
     if rebuild_index {
         tx.execute_batch("DROP INDEX memberships_by_user")?;
     }
+    let mut written = 0u64;
     // Many rows per statement; RETURNING names the rows really inserted, and only those are audited.
     for chunk in adds.chunks(ROWS_PER_STATEMENT) {
         let mut insert = tx.prepare_cached(&multi_row(
@@ -382,55 +336,106 @@ fn apply_in(
             chunk.len(),
             " RETURNING group_id, user_id, cause",
         ))?;
-        let values = chunk
+        let values: Vec<&dyn rusqlite::ToSql> = chunk
             .iter()
-            .flat_map(|&(group, user, cause)| [group, user, source, cause]);
-        let inserted: Vec<[i64; 3]> = insert
-            .query_map(rusqlite::params_from_iter(values), |r| {
-                Ok([r.get(0)?, r.get(1)?, r.get(2)?])
-            })?
+            .flat_map(|(group, user, cause)| {
+                [
+                    group as &dyn rusqlite::ToSql,
+                    user,
+                    &source as &dyn rusqlite::ToSql,
+                    cause,
+                ]
+            })
+            .collect();
+        let inserted: Vec<(i64, i64, Option<i64>)> = insert
+            .query_map(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
-        if inserted.is_empty() {
-            continue;
+        written += chunk.len() as u64;
+        if !inserted.is_empty() {
+            let mut audit_rows = tx.prepare_cached(&multi_row(
+                "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause, detail) VALUES ",
+                "(?, ?, 'add', ?, ?, ?, ?, ?)",
+                inserted.len(),
+                "",
+            ))?;
+            let values: Vec<&dyn rusqlite::ToSql> = inserted
+                .iter()
+                .flat_map(|(group, user, cause)| {
+                    [
+                        &now as &dyn rusqlite::ToSql,
+                        &actor,
+                        group,
+                        user,
+                        &source,
+                        cause,
+                        &batch.detail,
+                    ]
+                })
+                .collect();
+            audit_rows.execute(values.as_slice())?;
+            applied.adds += inserted.len() as u64;
         }
-        let mut audit_rows = tx.prepare_cached(&multi_row(
-            "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause) VALUES ",
-            "(?, ?, 'add', ?, ?, ?, ?)",
-            inserted.len(),
-            "",
-        ))?;
-        let values = inserted
-            .iter()
-            .flat_map(|&[group, user, cause]| [now, actor, group, user, source, cause]);
-        audit_rows.execute(rusqlite::params_from_iter(values))?;
-        counts.adds += inserted.len() as u64;
+        crate::failpoint!("apply::rows");
+        if let Some(progress) = batch.progress {
+            progress(written);
+        }
     }
     if rebuild_index {
         tx.execute_batch("CREATE INDEX memberships_by_user ON memberships (user_id)")?;
     }
-    for &(group, key, cause) in &apply.removes {
-        let Some(user) = user_id(key, false)? else {
-            continue;
-        };
-        if delete.execute(params![group, user, source])? == 1 {
+    let mut delete = tx.prepare_cached(
+        "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 AND source = ?3",
+    )?;
+    for (n, &i) in remove_rows.iter().enumerate() {
+        let change = &batch.removes[i];
+        if let Some(user) = user_id(change.user, false)?
+            && delete.execute(params![change.group, user, source])? == 1
+        {
             audit.execute(params![
                 now,
                 actor,
                 "remove",
-                group,
+                change.group,
                 user,
                 source,
-                cause_id(cause)?
+                cause_id(change.cause)?,
+                batch.detail
             ])?;
-            counts.removes += 1;
+            applied.removes += 1;
+        }
+        if (n + 1) % ROWS_PER_STATEMENT == 0 || n + 1 == remove_rows.len() {
+            written += ((n % ROWS_PER_STATEMENT) + 1) as u64;
+            crate::failpoint!("apply::rows");
+            if let Some(progress) = batch.progress {
+                progress(written);
+            }
         }
     }
-    let mut ids: Vec<(i64, &str)> = Vec::with_capacity(apply.external_ids.len());
-    for &(key, external) in &apply.external_ids {
-        if let Some(user) = user_id(key, false)? {
-            ids.push((user, external));
+    if let Some(run) = batch.run {
+        let Provenance::Idp(idp) = batch.provenance else {
+            unreachable!("a run part belongs to an IdP's batch");
+        };
+        let mut ids: Vec<(i64, &str)> = Vec::with_capacity(run.external_ids.len());
+        for &(key, external) in &run.external_ids {
+            if let Some(user) = user_id(key, false)? {
+                ids.push((user, external));
+            }
         }
+        record_run_part(tx, source, idp, run, &ids, &applied)?;
     }
+    Ok(applied)
+}
+
+/// The run bookkeeping that commits with an IdP's changes: stored ids, baseline, read record, the
+/// per-IdP run row, and the end of its unresolved refusal.
+fn record_run_part(
+    tx: &Transaction<'_>,
+    source: i64,
+    idp: &IdpName,
+    run: &RunPart<'_>,
+    ids: &[(i64, &str)],
+    applied: &Applied,
+) -> rusqlite::Result<()> {
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let mut store_ids = tx.prepare_cached(&multi_row(
             "INSERT INTO user_ids (source, user_id, external_id) VALUES ",
@@ -444,7 +449,7 @@ fn apply_in(
             .collect();
         store_ids.execute(values.as_slice())?;
     }
-    if let Some(baseline) = apply.baseline {
+    if let Some(baseline) = run.baseline {
         tx.execute("DELETE FROM baselines WHERE source = ?1", [source])?;
         let mut put = tx.prepare_cached(
             "INSERT INTO baselines (source, idp_group, members, hash) VALUES (?1, ?2, ?3, ?4)",
@@ -458,7 +463,7 @@ fn apply_in(
             ])?;
         }
     }
-    match &apply.read {
+    match &run.read {
         Some(read) => tx.execute(
             "INSERT OR REPLACE INTO idp_reads (source, fingerprint, config, generation, inactive, skipped_users)
              VALUES (?1, ?2, ?3, -1, ?4, ?5)",
@@ -467,50 +472,17 @@ fn apply_in(
         None => tx.execute("DELETE FROM idp_reads WHERE source = ?1", [source])?,
     };
     tx.execute(
-        "INSERT OR REPLACE INTO run_idps (run_id, idp, outcome, adds, removes) VALUES (?1, ?2, 'applied', ?3, ?4)",
-        params![run_id, idp.as_str(), counts.adds as i64, counts.removes as i64],
+        "INSERT OR REPLACE INTO run_idps (run_id, idp, outcome, adds, removes, dropped, skipped_users)
+         VALUES (?1, ?2, 'applied', ?3, ?4, ?5, ?6)",
+        params![
+            run.run_id,
+            idp.as_str(),
+            applied.adds as i64,
+            applied.removes as i64,
+            applied.dropped.len() as i64,
+            run.skipped_users as i64
+        ],
     )?;
-    Ok(counts)
-}
-
-/// Store ids of a saved plan's groups; a group gone since the plan refuses it.
-fn resolve_groups<'a>(
-    find: &mut rusqlite::CachedStatement<'_>,
-    list: &[SavedChange<'a>],
-) -> Result<Vec<(i64, &'a str, &'a str)>, ResolveError> {
-    let mut out = Vec::with_capacity(list.len());
-    for &(stage, group, user, cause) in list {
-        let norm = crate::model::normalise_group_name(group);
-        let id: Option<i64> = find
-            .query_row(params![stage, norm], |r| r.get(0))
-            .optional()?;
-        let id = id.ok_or_else(|| {
-            ResolveError::Gone(format!(
-                "group {group:?} in stage {stage} no longer exists; make a new plan"
-            ))
-        })?;
-        out.push((id, user, cause));
-    }
-    Ok(out)
-}
-
-/// Why a saved plan's groups could not be resolved.
-enum ResolveError {
-    Sqlite(rusqlite::Error),
-    Gone(String),
-}
-
-impl From<rusqlite::Error> for ResolveError {
-    fn from(e: rusqlite::Error) -> Self {
-        ResolveError::Sqlite(e)
-    }
-}
-
-impl ResolveError {
-    fn within(self, path: &std::path::Path) -> StateError {
-        match self {
-            ResolveError::Sqlite(e) => super::sqlite(path, e),
-            ResolveError::Gone(message) => StateError::Refused(message),
-        }
-    }
+    tx.execute("DELETE FROM refusals WHERE idp = ?1", [idp.as_str()])?;
+    Ok(())
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::apply::{Batch, MembershipChange, apply_in};
 use super::{DIRECT_SOURCE, State, StateError, unix_now};
 use crate::model::{GroupName, Provenance, Role, Stage, UserKey};
 
@@ -91,6 +92,17 @@ impl State {
                 params![id, new.as_str(), new.norm()],
             )
             .map_err(err)?;
+            // Mappings follow the group: its old name stays a former name of it (unless only the
+            // case changed), and the new one is taken over if another group had it before.
+            super::groups::take_over_former_name(&tx, stage.as_str(), new.norm()).map_err(err)?;
+            let old_norm = crate::model::normalise_group_name(&old_name);
+            if old_norm != new.norm() {
+                tx.execute(
+                    "INSERT OR REPLACE INTO former_names (stage, norm, name, group_id, renamed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![stage.as_str(), old_norm, old_name, id, unix_now()],
+                )
+                .map_err(err)?;
+            }
             audit(
                 &tx,
                 actor,
@@ -172,30 +184,37 @@ impl State {
         let err = |e| super::sqlite(&path, e);
         let tx = self.write_tx()?;
         let (id, group) = group_id(&tx, stage, name)?;
-        let user_id: Option<i64> = tx
+        let remove = [MembershipChange {
+            group: id,
+            user: user.as_str(),
+            cause: "",
+        }];
+        let applied = apply_in(
+            &tx,
+            &Batch {
+                actor,
+                provenance: &Provenance::Direct,
+                adds: &[],
+                removes: &remove,
+                served: std::slice::from_ref(stage),
+                detail: None,
+                run: None,
+                progress: None,
+            },
+        )
+        .map_err(err)?;
+        if applied.removes == 0 {
+            return Err(StateError::Invalid(format!(
+                "{user} is not a direct member of {group:?} in stage {stage}"
+            )));
+        }
+        let uid: i64 = tx
             .query_row(
                 "SELECT id FROM users WHERE key = ?1",
                 [user.as_str()],
                 |r| r.get(0),
             )
-            .optional()
             .map_err(err)?;
-        let removed = match user_id {
-            Some(uid) => tx
-                .execute(
-                    "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 AND source = ?3",
-                    params![id, uid, DIRECT_SOURCE],
-                )
-                .map_err(err)?,
-            None => 0,
-        };
-        if removed == 0 {
-            return Err(StateError::Invalid(format!(
-                "{user} is not a direct member of {group:?} in stage {stage}"
-            )));
-        }
-        let uid = user_id.expect("removed a row");
-        audit(&tx, actor, "remove", id, Some(uid), "").map_err(err)?;
         let remaining: Vec<Provenance> = {
             let mut stmt = tx
                 .prepare("SELECT s.provenance FROM memberships m JOIN sources s ON s.id = m.source WHERE m.group_id = ?1 AND m.user_id = ?2")
@@ -249,24 +268,46 @@ impl State {
                 losses.join("; ")
             )));
         }
-        let members: Vec<(i64, i64)> = {
+        // Every membership goes through the checked apply, one provenance at a time, audited as
+        // removed because the group was deleted.
+        let members: Vec<(String, String)> = {
             let mut stmt = tx
-                .prepare("SELECT user_id, source FROM memberships WHERE group_id = ?1")
+                .prepare(
+                    "SELECT s.provenance, u.key FROM memberships m JOIN users u ON u.id = m.user_id
+                     JOIN sources s ON s.id = m.source WHERE m.group_id = ?1 ORDER BY s.provenance, u.key",
+                )
                 .map_err(err)?;
             let rows = stmt
                 .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(err)?;
             rows.collect::<Result<_, _>>().map_err(err)?
         };
-        for (user, source) in members {
-            tx.execute(
-                "INSERT INTO audit (at, actor, op, group_id, user_id, source, detail) VALUES (?1, ?2, 'remove', ?3, ?4, ?5, 'group deleted')",
-                params![unix_now(), actor, id, user, source],
+        for chunk in members.chunk_by(|a, b| a.0 == b.0) {
+            let provenance =
+                Provenance::parse(&chunk[0].0).map_err(|e| StateError::Invalid(e.0))?;
+            let removes: Vec<MembershipChange<'_>> = chunk
+                .iter()
+                .map(|(_, user)| MembershipChange {
+                    group: id,
+                    user,
+                    cause: "",
+                })
+                .collect();
+            apply_in(
+                &tx,
+                &Batch {
+                    actor,
+                    provenance: &provenance,
+                    adds: &[],
+                    removes: &removes,
+                    served: std::slice::from_ref(stage),
+                    detail: Some("group deleted"),
+                    run: None,
+                    progress: None,
+                },
             )
             .map_err(err)?;
         }
-        tx.execute("DELETE FROM memberships WHERE group_id = ?1", [id])
-            .map_err(err)?;
         tx.execute("DELETE FROM group_roles WHERE group_id = ?1", [id])
             .map_err(err)?;
         tx.execute(

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{DIRECT_SOURCE, State, StateError, unix_now};
+use super::apply::{Batch, MembershipChange, apply_in};
+use super::{State, StateError, unix_now};
 use crate::config::DeclaredGroup;
 use crate::model::{GroupName, Provenance, Role, Stage, UserKey};
 
@@ -99,6 +100,7 @@ impl State {
         )
         .map_err(err)?;
         let id = tx.last_insert_rowid();
+        take_over_former_name(&tx, stage.as_str(), name.norm()).map_err(err)?;
         for role in roles {
             tx.execute(
                 "INSERT INTO group_roles (group_id, role) VALUES (?1, ?2)",
@@ -126,7 +128,6 @@ impl State {
     ) -> Result<bool, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
-        let now = unix_now();
         let tx = self.write_tx()?;
         let group_id: i64 = tx
             .query_row(
@@ -139,35 +140,30 @@ impl State {
             .ok_or_else(|| {
                 StateError::Invalid(format!("no group {:?} in stage {stage}", group.as_str()))
             })?;
-        tx.execute(
-            "INSERT OR IGNORE INTO users (key, created_at) VALUES (?1, ?2)",
-            params![user.as_str(), now],
+        let add = [MembershipChange {
+            group: group_id,
+            user: user.as_str(),
+            cause: "",
+        }];
+        let applied = apply_in(
+            &tx,
+            &Batch {
+                actor,
+                provenance: &Provenance::Direct,
+                adds: &add,
+                removes: &[],
+                served: std::slice::from_ref(stage),
+                detail: None,
+                run: None,
+                progress: None,
+            },
         )
         .map_err(err)?;
-        let user_id: i64 = tx
-            .query_row(
-                "SELECT id FROM users WHERE key = ?1",
-                [user.as_str()],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
-        let added = tx
-            .execute(
-                "INSERT OR IGNORE INTO memberships (group_id, user_id, source) VALUES (?1, ?2, ?3)",
-                params![group_id, user_id, DIRECT_SOURCE],
-            )
-            .map_err(err)?
-            == 1;
-        if added {
-            tx.execute(
-                "INSERT INTO audit (at, actor, op, group_id, user_id, source) VALUES (?1, ?2, 'add', ?3, ?4, ?5)",
-                params![now, actor, group_id, user_id, DIRECT_SOURCE],
-            )
-            .map_err(err)?;
+        if applied.adds > 0 {
             super::bump_generation(&tx).map_err(err)?;
         }
         tx.commit().map_err(err)?;
-        Ok(added)
+        Ok(applied.adds > 0)
     }
 
     /// Every group (optionally of one stage), sorted by stage then name.
@@ -328,7 +324,9 @@ pub(super) fn declared_in(
         let (id, op) = match found {
             None => {
                 tx.prepare_cached("INSERT INTO groups (stage, name, norm, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![group.stage.as_str(), group.name.as_str(), group.name.norm(), group.description, now])?;
-                (tx.last_insert_rowid(), Some("group.create"))
+                let id = tx.last_insert_rowid();
+                take_over_former_name(tx, group.stage.as_str(), group.name.norm())?;
+                (id, Some("group.create"))
             }
             Some((id, name, description)) => {
                 let mut op = None;
@@ -385,4 +383,16 @@ pub(super) fn declared_in(
         super::bump_generation(tx)?;
     }
     Ok(changed)
+}
+
+/// A group created with, or renamed to, a former name of another group takes that name over:
+/// mappings that name it resolve to this group from now on.
+pub(super) fn take_over_former_name(
+    tx: &rusqlite::Transaction<'_>,
+    stage: &str,
+    norm: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM former_names WHERE stage = ?1 AND norm = ?2")?
+        .execute(params![stage, norm])?;
+    Ok(())
 }

@@ -53,18 +53,19 @@ pub struct IdpRun {
     pub started_at: i64,
     /// When it finished, if it did.
     pub finished_at: Option<i64>,
-    /// `applied`, `refused` or `failed`.
+    /// `applied`, `unchanged`, `refused`, `failed` or `interrupted`.
     pub outcome: String,
     /// Adds applied.
     pub adds: u64,
     /// Removes applied.
     pub removes: u64,
-    /// Why it failed or was refused.
+    /// Why it failed, was refused or interrupted.
     pub detail: Option<String>,
-    /// The guard that refused it.
-    pub guard: Option<String>,
-    /// The command that allows the refusal.
-    pub allow: Option<String>,
+    /// The kind of failure (`unavailable`, `unauthorized`, `invalid`) when it failed.
+    pub error_kind: Option<String>,
+    /// Users the IdP's last completed read skipped for lack of a key (this run's read, or the
+    /// last one before it); `None` when it was never read.
+    pub skipped_users: Option<u64>,
 }
 
 /// A journal entry a store rejected.
@@ -147,7 +148,9 @@ impl State {
     pub fn last_run(&self, idp: &IdpName) -> Result<Option<IdpRun>, StateError> {
         self.conn
             .query_row(
-                "SELECT r.id, r.started_at, r.finished_at, i.outcome, i.adds, i.removes, i.detail, i.guard, i.allow
+                "SELECT r.id, r.started_at, r.finished_at, i.outcome, i.adds, i.removes, i.detail, i.error_kind,
+                        (SELECT i2.skipped_users FROM run_idps i2 JOIN runs r2 ON r2.id = i2.run_id
+                         WHERE i2.idp = i.idp AND i2.skipped_users IS NOT NULL ORDER BY r2.rowid DESC LIMIT 1)
                  FROM run_idps i JOIN runs r ON r.id = i.run_id
                  WHERE i.idp = ?1 ORDER BY r.rowid DESC LIMIT 1",
                 [idp.as_str()],
@@ -160,8 +163,8 @@ impl State {
                         adds: r.get::<_, i64>(4)? as u64,
                         removes: r.get::<_, i64>(5)? as u64,
                         detail: r.get(6)?,
-                        guard: r.get(7)?,
-                        allow: r.get(8)?,
+                        error_kind: r.get(7)?,
+                        skipped_users: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
                     })
                 },
             )

@@ -23,6 +23,19 @@ pub struct LoadedGroup {
     pub norm: String,
 }
 
+/// A former name of a renamed group: mappings that name it follow the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormerName {
+    /// The group's stage.
+    pub stage: String,
+    /// The former name, normalised.
+    pub norm: String,
+    /// The former name as it was shown.
+    pub name: String,
+    /// The group that had it.
+    pub group_id: i64,
+}
+
 /// What the state says about one IdP.
 #[derive(Debug, Clone, Default)]
 pub struct LoadedIdp {
@@ -41,6 +54,8 @@ pub struct LoadedIdp {
 pub struct Loaded {
     /// Every group.
     pub groups: Vec<LoadedGroup>,
+    /// The former names of renamed groups.
+    pub former_names: Vec<FormerName>,
     /// Every user: (id, key).
     pub users: Vec<(i64, String)>,
     /// Per requested IdP, in request order.
@@ -93,20 +108,8 @@ impl State {
             ..Loaded::default()
         };
         {
-            let mut stmt = tx
-                .prepare("SELECT id, stage, name, norm FROM groups ORDER BY id")
-                .map_err(err)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(LoadedGroup {
-                        id: r.get(0)?,
-                        stage: r.get(1)?,
-                        name: r.get(2)?,
-                        norm: r.get(3)?,
-                    })
-                })
-                .map_err(err)?;
-            loaded.groups = rows.collect::<Result<_, _>>().map_err(err)?;
+            loaded.groups = groups_in(&tx).map_err(err)?;
+            loaded.former_names = former_names_in(&tx).map_err(err)?;
             let mut stmt = tx
                 .prepare("SELECT id, key FROM users ORDER BY id")
                 .map_err(err)?;
@@ -234,4 +237,44 @@ impl State {
         tx.finish().map_err(err)?;
         Ok(Some(loaded))
     }
+}
+
+impl State {
+    /// Every group and the former names of renamed groups, for resolving mappings outside a run
+    /// (`check`, `status`).
+    pub fn groups_and_former_names(
+        &self,
+    ) -> Result<(Vec<LoadedGroup>, Vec<FormerName>), StateError> {
+        let err = |e| self.err(e);
+        Ok((
+            groups_in(&self.conn).map_err(err)?,
+            former_names_in(&self.conn).map_err(err)?,
+        ))
+    }
+}
+
+fn groups_in(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<LoadedGroup>> {
+    let mut stmt = conn.prepare("SELECT id, stage, name, norm FROM groups ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(LoadedGroup {
+            id: r.get(0)?,
+            stage: r.get(1)?,
+            name: r.get(2)?,
+            norm: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+fn former_names_in(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<FormerName>> {
+    let mut stmt = conn.prepare("SELECT stage, norm, name, group_id FROM former_names")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(FormerName {
+            stage: r.get(0)?,
+            norm: r.get(1)?,
+            name: r.get(2)?,
+            group_id: r.get(3)?,
+        })
+    })?;
+    rows.collect()
 }

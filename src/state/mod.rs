@@ -6,11 +6,14 @@
 //! (add a provenance if absent, remove it if present) so concurrent writers never lose or double one.
 
 mod apply;
+mod bulk;
 mod edit;
 mod groups;
 mod history;
 mod load;
 pub mod lock;
+mod runs;
+mod saved;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -18,11 +21,15 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use apply::{AppliedCounts, IdpApply, ReadRecord, RunRecord, SavedChange, SavedIdp};
+pub use apply::{
+    Applied, Batch, ChangeOp, DropReason, Dropped, MembershipChange, ReadRecord, RunPart,
+};
 pub use edit::{LostRoles, RemovedDirect};
 pub use groups::{GroupMember, GroupView, UserMembership};
 pub use history::{AuditFilter, AuditRecord, IdpRun, JournalEntry, StoredRead};
-pub use load::{Loaded, LoadedGroup};
+pub use load::{FormerName, Loaded, LoadedGroup};
+pub use runs::{NotApplied, PendingRefusal, Refusal, RunRecord};
+pub use saved::{NamedChange, PlanPart, stale as stale_plan};
 
 /// How long a writer waits for another writer's transaction before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -164,6 +164,67 @@ CREATE TABLE idp_reads (
     skipped_users INTEGER NOT NULL
 );
 "#,
+    r#"
+-- Memberships name real groups and users (SPEC §1 invariant 10): a change whose group is gone is
+-- dropped at commit, never written. Rows a run wrote into a group deleted during its read (before
+-- the checked apply) are removed here, and audited, so the audit log agrees with the store.
+INSERT INTO audit (at, actor, op, group_id, user_id, source, cause, detail)
+    SELECT CAST(strftime('%s', 'now') AS INTEGER), 'upgrade', 'remove', m.group_id, m.user_id, m.source,
+           (SELECT idp_group FROM causes WHERE id = m.cause),
+           'the group was deleted while a run planned this membership; removed by the schema upgrade'
+    FROM memberships m
+    WHERE m.group_id NOT IN (SELECT id FROM groups) AND m.user_id IN (SELECT id FROM users);
+CREATE TABLE memberships_checked (
+    group_id    INTEGER NOT NULL REFERENCES groups(id),
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    source      INTEGER NOT NULL REFERENCES sources(id),
+    cause       INTEGER,
+    PRIMARY KEY (group_id, user_id, source)
+) WITHOUT ROWID;
+INSERT INTO memberships_checked (group_id, user_id, source, cause)
+    SELECT group_id, user_id, source, cause FROM memberships
+    WHERE group_id IN (SELECT id FROM groups) AND user_id IN (SELECT id FROM users)
+      AND source IN (SELECT id FROM sources);
+DROP TABLE memberships;
+ALTER TABLE memberships_checked RENAME TO memberships;
+CREATE INDEX memberships_by_user ON memberships (user_id);
+UPDATE meta SET value = value + 1 WHERE key = 'generation';
+-- Former names of renamed groups: a mapping that names one follows the group (SPEC model table).
+-- A new group, or a rename, that takes a former name takes it over (the row goes).
+CREATE TABLE former_names (
+    stage       TEXT NOT NULL,
+    norm        TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    group_id    INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    renamed_at  INTEGER NOT NULL,
+    PRIMARY KEY (stage, norm)
+) WITHOUT ROWID;
+-- Per IdP, its unresolved refusal: kept until a run of the IdP is applied (or finds it unchanged),
+-- whatever the runs in between did (SPEC §1 invariant 7).
+CREATE TABLE refusals (
+    idp         TEXT PRIMARY KEY,
+    run_id      TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    guard       TEXT NOT NULL,
+    removals    INTEGER NOT NULL,
+    "limit"     INTEGER NOT NULL,
+    detail      TEXT NOT NULL,
+    allow       TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO refusals (idp, run_id, at, guard, removals, "limit", detail, allow)
+    SELECT i.idp, i.run_id, r.started_at, i.guard, 0, 0, coalesce(i.detail, ''), coalesce(i.allow, '')
+    FROM run_idps i JOIN runs r ON r.id = i.run_id
+    WHERE i.outcome = 'refused' AND r.rowid = (
+        SELECT max(r2.rowid) FROM run_idps i2 JOIN runs r2 ON r2.id = i2.run_id
+        WHERE i2.idp = i.idp AND i2.outcome IN ('applied', 'refused', 'unchanged'));
+-- The IdPs whose run locks a run holds, so a later run holding one of them knows it died.
+ALTER TABLE runs ADD COLUMN idps TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_idps ADD COLUMN error_kind TEXT;
+ALTER TABLE run_idps ADD COLUMN skipped_users INTEGER;
+ALTER TABLE run_idps ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;
+-- One word per outcome everywhere.
+UPDATE runs SET outcome = 'applied' WHERE outcome = 'ok';
+"#,
 ];
 
 /// The schema version this build writes.

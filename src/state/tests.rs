@@ -11,6 +11,37 @@ fn stage() -> Stage {
     Stage::parse("production").unwrap()
 }
 
+/// `(group, user, cause)` as a change of the checked apply.
+fn changes<'a>(list: &[(i64, &'a str, &'a str)]) -> Vec<MembershipChange<'a>> {
+    list.iter()
+        .map(|&(group, user, cause)| MembershipChange { group, user, cause })
+        .collect()
+}
+
+/// Applies an IdP's adds and removes as run `r1` does, with `run` committing beside them.
+fn apply_idp(
+    state: &mut State,
+    idp: &IdpName,
+    adds: &[(i64, &str, &str)],
+    removes: &[(i64, &str, &str)],
+    run: Option<&RunPart<'_>>,
+) -> Applied {
+    let provenance = crate::model::Provenance::Idp(idp.clone());
+    let (adds, removes) = (changes(adds), changes(removes));
+    state
+        .apply(&Batch {
+            actor: "run:r1",
+            provenance: &provenance,
+            adds: &adds,
+            removes: &removes,
+            served: &[stage()],
+            detail: None,
+            run,
+            progress: None,
+        })
+        .unwrap()
+}
+
 #[test]
 fn the_first_write_creates_the_file_and_private_parent_folders() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,25 +131,22 @@ fn applies_are_conditional_audited_and_move_the_baseline() {
         },
     )]
     .into();
-    let apply = IdpApply {
-        adds: vec![(group, "ana@x.com", "Marketing Team")],
-        removes: vec![],
+    let run = RunPart {
+        run_id: "r1",
         external_ids: vec![("ana@x.com", "u1")],
         baseline: Some(&baseline),
-        read: None,
+        ..RunPart::default()
     };
-    state.begin_run("r1", "cli:test").unwrap();
-    assert_eq!(
-        state.apply_idp("r1", &idp, &apply).unwrap(),
-        AppliedCounts {
-            adds: 1,
-            removes: 0
-        }
-    );
+    let adds = [(group, "ana@x.com", "Marketing Team")];
+    state
+        .begin_run("r1", "cli:test", std::slice::from_ref(&idp))
+        .unwrap();
+    let applied = apply_idp(&mut state, &idp, &adds, &[], Some(&run));
+    assert_eq!((applied.adds, applied.removes), (1, 0));
     // The same add again changes nothing and is not audited twice.
     assert_eq!(
-        state.apply_idp("r1", &idp, &apply).unwrap(),
-        AppliedCounts::default()
+        apply_idp(&mut state, &idp, &adds, &[], Some(&run)),
+        Applied::default()
     );
     let audited: i64 = state
         .conn
@@ -158,11 +186,8 @@ fn applies_are_conditional_audited_and_move_the_baseline() {
             "cli:test",
         )
         .unwrap();
-    let remove = IdpApply {
-        removes: vec![(group, "ana@x.com", "Marketing Team")],
-        ..IdpApply::default()
-    };
-    assert_eq!(state.apply_idp("r1", &idp, &remove).unwrap().removes, 1);
+    let remove = [(group, "ana@x.com", "Marketing Team")];
+    assert_eq!(apply_idp(&mut state, &idp, &[], &remove, None).removes, 1);
     let members = state.group_members(group).unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].provenance, [crate::model::Provenance::Direct]);
@@ -307,16 +332,9 @@ fn bulk_applies_resolve_existing_and_new_users_alike() {
         )
         .unwrap();
     let keys: Vec<String> = (0..12_000).map(|i| format!("user{i}@x.com")).collect();
-    let apply = IdpApply {
-        adds: keys.iter().map(|k| (group, k.as_str(), "All")).collect(),
-        removes: vec![],
-        external_ids: vec![],
-        baseline: None,
-        read: None,
-    };
-    let counts = state
-        .apply_idp("r1", &IdpName::parse("corp").unwrap(), &apply)
-        .unwrap();
+    let adds: Vec<(i64, &str, &str)> = keys.iter().map(|k| (group, k.as_str(), "All")).collect();
+    let corp = IdpName::parse("corp").unwrap();
+    let counts = apply_idp(&mut state, &corp, &adds, &[], None);
     assert_eq!(counts.adds, 12_000);
     let users: i64 = state
         .conn
@@ -373,19 +391,23 @@ fn rows_touched_applying(n: usize) -> u64 {
             )
         })
         .collect();
-    let apply = IdpApply {
-        adds: (0..n)
-            .map(|i| (groups[i / 100], keys[i % keys.len()].as_str(), "cause"))
-            .collect(),
-        removes: vec![],
+    let adds: Vec<(i64, &str, &str)> = (0..n)
+        .map(|i| (groups[i / 100], keys[i % keys.len()].as_str(), "cause"))
+        .collect();
+    let run = RunPart {
+        run_id: "r1",
         external_ids: keys.iter().map(|k| (k.as_str(), "id")).collect(),
         baseline: Some(&baseline),
-        read: None,
+        ..RunPart::default()
     };
     let before = state.conn.total_changes();
-    state
-        .apply_idp("r1", &IdpName::parse("corp").unwrap(), &apply)
-        .unwrap();
+    apply_idp(
+        &mut state,
+        &IdpName::parse("corp").unwrap(),
+        &adds,
+        &[],
+        Some(&run),
+    );
     state.conn.total_changes() - before
 }
 

@@ -1,10 +1,13 @@
 //! Turning a plan into the reconcile document of SPEC §3.
 
+use super::apply::DroppedChange;
 use super::world::World;
 use crate::model::IdpName;
 use crate::reconcile::Plan;
-use crate::report::{ChangeDoc, FailedDoc, InactiveDoc, RefusedDoc, Report, Summary};
+use crate::report::{ChangeDoc, DroppedDoc, FailedDoc, InactiveDoc, RefusedDoc, Report, Summary};
+use crate::state::ChangeOp;
 
+/// An inactive mapping as the document lists it.
 pub(super) fn inactive_doc(m: &crate::reconcile::InactiveMapping) -> InactiveDoc {
     InactiveDoc {
         idp: m.idp.to_string(),
@@ -15,12 +18,15 @@ pub(super) fn inactive_doc(m: &crate::reconcile::InactiveMapping) -> InactiveDoc
     }
 }
 
+/// The reconcile document of a plan (after its apply, when it was applied): what changed, what was
+/// refused, failed or dropped at commit.
 pub(super) fn to_report(
     run_id: &str,
     dry_run: bool,
     plan: &Plan,
     world: &World,
     names: &[IdpName],
+    dropped: &[DroppedChange],
 ) -> Report {
     use std::sync::Arc;
     // Each name becomes one shared string, however many changes mention it.
@@ -47,6 +53,14 @@ pub(super) fn to_report(
     };
     let adds: Vec<ChangeDoc> = plan.adds.iter().map(&mut doc).collect();
     let removes: Vec<ChangeDoc> = plan.removes.iter().map(&mut doc).collect();
+    let dropped: Vec<DroppedDoc> = dropped
+        .iter()
+        .map(|d| DroppedDoc {
+            sign: if d.op == ChangeOp::Add { '+' } else { '-' },
+            change: doc(&d.change),
+            reason: d.reason.describe().to_owned(),
+        })
+        .collect();
     Report {
         run_id: run_id.to_owned(),
         dry_run,
@@ -54,7 +68,11 @@ pub(super) fn to_report(
             adds: adds.len() as u64,
             removes: removes.len() as u64,
             skipped_users: plan.skipped_users,
+            dropped: dropped.len() as u64,
         },
+        dropped,
+        unresolved_users: Vec::new(),
+        renamed_mappings: Vec::new(),
         adds,
         removes,
         refused: plan
@@ -73,9 +91,9 @@ pub(super) fn to_report(
         failed_idps: plan
             .failed
             .iter()
-            .map(|(idp, error)| FailedDoc {
+            .map(|(idp, failure)| FailedDoc {
                 idp: idp.to_string(),
-                error: error.clone(),
+                error: failure.message.clone(),
             })
             .collect(),
     }

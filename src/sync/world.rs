@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::config::Config;
 use crate::model::{Stage, UserKey};
-use crate::reconcile::{GroupEntry, Universe, UserIdx};
+use crate::reconcile::{GroupAlias, GroupEntry, Universe, UserIdx};
 use crate::state::Loaded;
 
 /// Maps store ids to interned indexes through an array indexed by store id (`u32::MAX` = none).
@@ -56,6 +56,8 @@ impl World {
     }
 }
 
+/// The world of a run over `loaded`; a dry run also shows the declared groups the store does not
+/// hold yet (a real run has created them), without store ids.
 pub(super) fn build_world(
     config: &Config,
     loaded: &Loaded,
@@ -77,6 +79,19 @@ pub(super) fn build_world(
             norm: group.norm.clone(),
         });
         world.group_ids.push(Some(group.id));
+    }
+    let index_of = dense_index(&world.group_ids);
+    for former in &loaded.former_names {
+        if let (Ok(stage), Some(group)) = (
+            Stage::parse(&former.stage),
+            lookup(&index_of, former.group_id),
+        ) {
+            world.universe.aliases.push(GroupAlias {
+                stage,
+                norm: former.norm.clone(),
+                group,
+            });
+        }
     }
     if include_missing_declared {
         let stored: BTreeSet<(&str, &str)> = loaded

@@ -8,18 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{CONFIG, Env, Outcome, changes, corp_export, keys, line_of, sorted};
-
-const REPORT_FIELDS: &[&str] = &[
-    "run_id",
-    "dry_run",
-    "adds",
-    "removes",
-    "refused",
-    "inactive_mappings",
-    "failed_idps",
-    "summary",
-];
+use crate::common::{
+    CONFIG, Env, Outcome, REPORT_FIELDS, changes, corp_export, keys, line_of, sorted,
+};
 
 const PLAN_FIELDS: &[&str] = &[
     "format",
@@ -29,6 +20,7 @@ const PLAN_FIELDS: &[&str] = &[
     "allow_empty",
     "baselines",
     "external_ids",
+    "failure_kinds",
     "plan",
 ];
 

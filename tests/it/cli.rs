@@ -5,18 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{Value, json};
 
-use crate::common::{CONFIG, Env, changes, corp_export, keys, sorted};
-
-const REPORT_FIELDS: &[&str] = &[
-    "run_id",
-    "dry_run",
-    "adds",
-    "removes",
-    "refused",
-    "inactive_mappings",
-    "failed_idps",
-    "summary",
-];
+use crate::common::{CONFIG, Env, REPORT_FIELDS, changes, corp_export, keys, sorted};
 
 /// A reconcile document without its run id, for comparing runs.
 fn without_run(doc: &Value) -> Value {
@@ -95,10 +84,7 @@ fn demo_first_run_document_and_idempotent_second_run() {
         doc["inactive_mappings"],
         json!([{"idp": "corp", "idp_group": "Finance", "group": "Finance", "stage": "production", "reason": "group_not_found"}])
     );
-    assert_eq!(
-        keys(&doc["summary"]),
-        sorted(&["adds", "removes", "skipped_users"])
-    );
+    assert_eq!(keys(&doc["summary"]), sorted(crate::common::SUMMARY_FIELDS));
     assert_eq!(doc["summary"]["adds"], adds.len());
     assert_eq!(doc["summary"]["removes"], 0);
     assert_eq!(doc["summary"]["skipped_users"], 1);

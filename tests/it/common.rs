@@ -11,6 +11,22 @@ use serde_json::{Value, json};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_idpsync");
 
+/// The fields of the reconcile document (SPEC §3), exactly.
+pub const REPORT_FIELDS: &[&str] = &[
+    "run_id",
+    "dry_run",
+    "adds",
+    "removes",
+    "refused",
+    "inactive_mappings",
+    "failed_idps",
+    "unresolved_users",
+    "summary",
+];
+
+/// The fields of the reconcile document's summary, exactly.
+pub const SUMMARY_FIELDS: &[&str] = &["adds", "removes", "skipped_users", "dropped"];
+
 /// A small valid configuration: one file IdP `corp`, a role catalogue, two declared groups, two mappings.
 pub const CONFIG: &str = r#"[daemon]
 state = "state/idpsync.db"

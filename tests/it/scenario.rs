@@ -204,24 +204,9 @@ fn two_idps_cycle_empty_and_removal_guards_deleted_mapping_and_direct_members() 
     assert_eq!(adds, sorted, "adds are sorted bytewise");
     assert!(adds.contains(&"production/Engineering eng29@example.com corp Engineering".to_owned()));
     assert!(adds.contains(&"production/Marketing ana@example.com corp mkt".to_owned()));
-    let keys: Vec<&str> = doc
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
-        [
-            "adds",
-            "dry_run",
-            "failed_idps",
-            "inactive_mappings",
-            "refused",
-            "removes",
-            "run_id",
-            "summary"
-        ]
+        crate::common::keys(&doc),
+        crate::common::sorted(crate::common::REPORT_FIELDS)
     );
 
     // Direct members, through the library: ana (also mapped) and zoe (direct only).

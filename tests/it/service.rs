@@ -975,7 +975,7 @@ async fn service_stop_during_a_run_applies_nothing_and_the_next_start_applies_ev
     let runs = run_records(&env);
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert_eq!(runs[0].1, "interrupted");
-    assert_eq!(runs[1].1, "ok", "{runs:?}");
+    assert_eq!(runs[1].1, "applied", "{runs:?}");
     let doc = status_of(&env);
     let corp = idp_status(&doc, "corp");
     assert_eq!(corp["last_run"]["outcome"], "applied", "{doc:#}");
@@ -1043,7 +1043,7 @@ async fn service_start_after_a_killed_process_closes_its_run_and_applies_everyth
         runs,
         [
             ("service".to_owned(), "interrupted".to_owned(), true),
-            ("service".to_owned(), "ok".to_owned(), true)
+            ("service".to_owned(), "applied".to_owned(), true)
         ]
     );
     assert_eq!(membership_count(&env), 4);

@@ -42,7 +42,7 @@ fn an_unchanged_idp_is_skipped_with_the_same_plan_as_a_full_read() {
     assert!(real.stderr.contains("Unchanged since"));
     assert_eq!(
         real.json()["summary"],
-        json!({"adds": 0, "removes": 0, "skipped_users": 1})
+        json!({"adds": 0, "removes": 0, "skipped_users": 1, "dropped": 0})
     );
 }
 

@@ -55,7 +55,7 @@ pub async fn connect(config: &LdapConfig) -> Result<Session<'_>, SourceError> {
             .await
             .map_err(|e| operation_error(&config.url, "binding", &e))?;
         if result.rc != 0 {
-            return Err(SourceError::Unavailable(format!(
+            return Err(result_error(result.rc)(format!(
                 "bind as {dn:?} refused by {}: {}",
                 config.url,
                 describe(result.rc, &result.text)
@@ -99,7 +99,7 @@ fn connect_error(url: &str, error: &LdapError) -> SourceError {
 /// The error of a failed operation (`doing` says which) on an open connection.
 pub fn operation_error(url: &str, doing: &str, error: &LdapError) -> SourceError {
     match error {
-        LdapError::LdapResult { result } => SourceError::Unavailable(format!(
+        LdapError::LdapResult { result } => result_error(result.rc)(format!(
             "{doing} on {url} failed: {}",
             describe(result.rc, &result.text)
         )),
@@ -113,6 +113,16 @@ pub fn operation_error(url: &str, doing: &str, error: &LdapError) -> SourceError
             "{doing} on {url} failed: the connection broke ({})",
             cause(error)
         )),
+    }
+}
+
+/// The kind of error an LDAP result code is: refused credentials or rights are `Unauthorized`
+/// (an operator must fix them), anything else `Unavailable` (the next run tries again).
+pub fn result_error(rc: u32) -> fn(String) -> SourceError {
+    match rc {
+        // strongerAuthRequired, inappropriateAuthentication, invalidCredentials, insufficientAccessRights
+        8 | 48 | 49 | 50 => SourceError::Unauthorized,
+        _ => SourceError::Unavailable,
     }
 }
 

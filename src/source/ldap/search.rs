@@ -8,7 +8,7 @@ use ldap3::{Scope, SearchEntry};
 
 use crate::source::SourceError;
 
-use super::conn::{Session, describe, operation_error};
+use super::conn::{Session, describe, operation_error, result_error};
 
 /// One entry as the server returned it, attribute names kept as sent.
 pub type Entry = SearchEntry;
@@ -46,14 +46,15 @@ pub async fn paged(
     // The adapter asks again for every page the server fills.
     session.requests += 1 + entries.len() as u64 / u64::from(config.page_size);
     if result.rc == 32 {
-        return Err(SourceError::Unavailable(format!(
+        // A missing base DN is the configuration's fault, not the network's.
+        return Err(SourceError::Invalid(format!(
             "{doing} on {} failed: {}: the base DN does not exist",
             config.url,
             describe(result.rc, &result.text)
         )));
     }
     if result.rc != 0 {
-        return Err(SourceError::Unavailable(format!(
+        return Err(result_error(result.rc)(format!(
             "{doing} on {} failed after {} entries: {}",
             config.url,
             entries.len(),
@@ -83,7 +84,7 @@ pub async fn base(
         0 => {}
         32 => return Ok(None),
         rc => {
-            return Err(SourceError::Unavailable(format!(
+            return Err(result_error(rc)(format!(
                 "{doing} on {} failed: {}",
                 config.url,
                 describe(rc, &result.1.text)
