@@ -136,6 +136,8 @@ impl SavedPlan {
         }
         let idps = self.idps()?;
         let mut state = State::open(&config.daemon.state)?;
+        // A run that died holding these IdPs' locks (this plan's own earlier apply, say) is over.
+        state.close_abandoned_runs(&idps)?;
         let now = state.generation()?;
         if now != self.state_generation {
             return Err(PlanError::State(crate::state::stale_plan(
@@ -144,7 +146,6 @@ impl SavedPlan {
             )));
         }
         let run_id = self.plan.run_id.as_str();
-        state.close_abandoned_runs(&idps)?;
         state.begin_run(run_id, actor, &idps)?;
         crate::failpoint!("plan::run_opened");
         let run_actor = format!("run:{run_id}");
@@ -161,6 +162,7 @@ impl SavedPlan {
                     .unwrap_or_default(),
                 baseline: Some(baseline),
                 read: None,
+                planned_at: self.state_generation,
                 skipped_users: 0,
             })
             .collect();

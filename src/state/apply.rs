@@ -80,8 +80,12 @@ pub struct RunPart<'a> {
     pub external_ids: Vec<(&'a str, &'a str)>,
     /// The read's baseline, replacing the stored one (`None`: unchanged).
     pub baseline: Option<&'a Baseline>,
-    /// The read, recorded for the unchanged-read shortcut with the generation its commit leaves.
+    /// The read, recorded for the unchanged-read shortcut with the generation its commit leaves —
+    /// only when the store is still at `planned_at` and nothing was dropped: a plan made from a
+    /// state that moved since is no record of what a full read would give.
     pub read: Option<ReadRecord<'a>>,
+    /// The state generation the plan was made from (moved by the run's own earlier commits).
+    pub planned_at: i64,
     /// Users the read skipped for lack of a user key.
     pub skipped_users: u64,
 }
@@ -141,6 +145,8 @@ pub struct Applied {
     pub removes: u64,
     /// Changes not written, with why.
     pub dropped: Vec<Dropped>,
+    /// The state generation after the commit.
+    pub generation: i64,
 }
 
 impl State {
@@ -160,6 +166,8 @@ impl State {
             [],
         )
         .map_err(err)?;
+        let mut applied = applied;
+        applied.generation = super::generation_in(&tx).map_err(err)?;
         crate::failpoint!("apply::in_tx");
         tx.commit().map_err(err)?;
         Ok(applied)
@@ -463,7 +471,8 @@ fn record_run_part(
             ])?;
         }
     }
-    match &run.read {
+    let faithful = applied.dropped.is_empty() && super::generation_in(tx)? == run.planned_at;
+    match run.read.as_ref().filter(|_| faithful) {
         Some(read) => tx.execute(
             "INSERT OR REPLACE INTO idp_reads (source, fingerprint, config, generation, inactive, skipped_users)
              VALUES (?1, ?2, ?3, -1, ?4, ?5)",

@@ -56,6 +56,8 @@ pub(super) fn apply_plan(
     };
     let total = (plan.adds.len() + plan.removes.len()) as u64;
     let mut done = 0u64;
+    // The generation the plan was made from, as the run's own commits move it.
+    let mut planned_at = loaded.generation;
     for (i, read) in reads.iter().enumerate() {
         if context.stop.is_some_and(|stop| *stop.borrow())
             && matches!(plan.outcomes[i], Outcome::Applied { .. })
@@ -87,6 +89,7 @@ pub(super) fn apply_plan(
                     // An unchanged baseline is not rewritten: a no-op run writes next to nothing.
                     baseline: (baseline != loaded.idps[i].baseline).then_some(&baseline),
                     read: read_record(context.config, plan, read),
+                    planned_at,
                     skipped_users: skipped(read),
                 };
                 let report = |written: u64| {
@@ -111,6 +114,7 @@ pub(super) fn apply_plan(
                         tracing::debug!(idp = %read.name, adds = applied.adds, removes = applied.removes,
                             dropped = applied.dropped.len(), "Applied.");
                         done += (adds.len() + removes.len()) as u64;
+                        planned_at = applied.generation;
                         if !applied.dropped.is_empty() {
                             result
                                 .dropped

@@ -111,29 +111,6 @@ fn export_with_members(id: &str, new_members: &[&str]) -> Value {
     doc
 }
 
-/// A copy of `env`'s folder (configuration, exports and state) in a new temporary folder.
-fn copy_env(env: &Env) -> Env {
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy_dir(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), &target).unwrap();
-            }
-        }
-    }
-    let copy = Env {
-        dir: tempfile::tempdir().unwrap(),
-        config_name: env.config_name.clone(),
-        vars: env.vars.clone(),
-    };
-    copy_dir(env.dir.path(), copy.dir.path());
-    copy
-}
-
 /// Reads a JSON file.
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -1184,7 +1161,7 @@ fn plan_writes_the_document_changes_nothing_and_apply_equals_reconcile() {
     assert_eq!(env.tree(), expected_tree);
 
     // A twin folder reconciles instead of applying: the stores must end up equal.
-    let twin = copy_env(&env);
+    let twin = env.copy();
     let out = env.run(&["apply", "P.json"]);
     out.expect(0);
     assert!(out.stdout.contains("1 adds, 1 removes"), "{out:?}");
@@ -1247,7 +1224,7 @@ fn plan_writes_the_document_changes_nothing_and_apply_equals_reconcile() {
 fn apply_stores_immutable_ids_like_reconcile() {
     let env = with_pending_changes();
     ok(&env, &["plan", "--out", "P.json"]);
-    let twin = copy_env(&env);
+    let twin = env.copy();
     ok(&env, &["apply", "P.json"]);
     let (code, _) = twin.reconcile(&[]);
     assert_eq!(code, 0);
@@ -2219,7 +2196,7 @@ fn backup_writes_a_copy_that_opens_and_matches() {
     assert_eq!(copy.user_version, state.user_version);
 
     // A restored copy works as a state file.
-    let restored = copy_env(&env);
+    let restored = env.copy();
     std::fs::copy(&target, restored.state_path()).unwrap();
     assert_eq!(
         members(&restored, "Marketing", "production"),
@@ -2332,48 +2309,6 @@ fn backups_during_a_running_reconcile_are_consistent() {
     );
 }
 
-/// SPEC §1 invariant 9: a run killed at any point loses no change and applies none twice; the
-/// next run finishes the work. The kill lands while the run is under way (its run row exists),
-/// before, during or after the apply transaction; every case must end the same.
-#[test]
-fn a_run_killed_midway_loses_nothing_and_doubles_nothing() {
-    let env = big_env();
-    ok(&env, &["groups", "create", "Extra", "--stage", "qa"]);
-    let mut command = env.command();
-    command
-        .args(["-q", "reconcile"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = command.spawn().unwrap();
-    let conn = open(&env.state_path());
-    while count(&conn, "SELECT count(*) FROM runs WHERE outcome = 'running'") == 0 {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-    }
-    let _ = child.kill();
-    child.wait().unwrap();
-    let partial = count(&conn, "SELECT count(*) FROM memberships");
-    assert!(
-        partial == 0 || partial == BIG_MEMBERSHIPS,
-        "a killed run left a partial apply: {partial} memberships"
-    );
-    drop(conn);
-
-    let (code, doc) = env.reconcile(&[]);
-    assert_eq!(code, 0, "{doc:#}");
-    let conn = open(&env.state_path());
-    assert_eq!(
-        count(&conn, "SELECT count(*) FROM memberships"),
-        BIG_MEMBERSHIPS
-    );
-    assert_eq!(
-        count(&conn, "SELECT count(*) FROM audit WHERE op = 'add'"),
-        BIG_MEMBERSHIPS,
-        "every membership was added (and audited) exactly once"
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // 9. Writes beside another writer
 // ---------------------------------------------------------------------------------------------
@@ -2426,4 +2361,106 @@ fn writes_wait_for_another_writer_and_reads_do_not() {
             .iter()
             .any(|(u, p)| u == "zed@x.com" && p == &["direct"])
     );
+}
+
+/// SPEC §1 invariant 7: a refusal stays in `status` — guard, detail and the exact allow command —
+/// until a run of that IdP is applied, whatever the runs in between did (here one fails to read,
+/// one is killed); the status document has exactly SPEC §3's fields.
+#[test]
+fn a_refusal_stays_in_status_through_failed_and_killed_runs_until_allowed() {
+    let env = reconciled();
+    env.write_export("corp.json", &json!({"users": [], "groups": []}));
+    let (code, refused_run) = env.reconcile(&[]);
+    assert_eq!(code, 3, "{refused_run:#}");
+    let allow = refused_run["refused"][0]["allow"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A failed run of the same IdP: the last run is the failure, the refusal is still pending.
+    std::fs::remove_file(env.path("corp.json")).unwrap();
+    let (code, _) = env.reconcile(&[]);
+    assert_eq!(code, 1);
+    let doc = status(&env);
+    assert_eq!(keys(&doc), sorted(&["idps", "journal"]));
+    let idp = &doc["idps"][0];
+    assert_eq!(
+        keys(idp),
+        sorted(&["idp", "last_run", "refusal", "next_run"])
+    );
+    assert_eq!(
+        keys(&idp["last_run"]),
+        sorted(&[
+            "run_id",
+            "started",
+            "finished",
+            "outcome",
+            "error_kind",
+            "error",
+            "adds",
+            "removes",
+            "skipped_users"
+        ])
+    );
+    assert_eq!(idp["last_run"]["outcome"], "failed");
+    assert_eq!(idp["last_run"]["error_kind"], "unavailable");
+    assert_eq!(keys(&idp["refusal"]), sorted(&["guard", "detail", "allow"]));
+    assert_eq!(idp["refusal"]["guard"], "empty");
+    assert_eq!(idp["refusal"]["allow"], allow.as_str());
+    let text = ok(&env, &["status"]);
+    assert!(text.stdout.contains("failed (unavailable)"), "{text:?}");
+    assert!(
+        text.stdout.contains("REFUSED by the empty guard"),
+        "{text:?}"
+    );
+    assert!(text.stdout.contains(&allow), "{text:?}");
+
+    // A malformed export fails as invalid; the refusal stays.
+    std::fs::write(env.path("corp.json"), "{ not json").unwrap();
+    assert_eq!(env.reconcile(&[]).0, 1);
+    let doc = status(&env);
+    assert_eq!(doc["idps"][0]["last_run"]["error_kind"], "invalid");
+    assert_eq!(doc["idps"][0]["refusal"]["allow"], allow.as_str());
+
+    // A run killed after its read (of the refused, empty export) leaves the refusal too.
+    env.write_export("corp.json", &json!({"users": [], "groups": []}));
+    #[cfg(feature = "failpoints")]
+    {
+        let mut run = crate::armed::Armed::spawn(&env, &["reconcile"], "sync::after_reads=halt");
+        assert!(run.reached("sync::after_reads"));
+        run.kill();
+        assert_eq!(status(&env)["idps"][0]["refusal"]["allow"], allow.as_str());
+    }
+
+    // Only a run that applies the IdP resolves it: the allow command, run as printed.
+    let words: Vec<&str> = allow.split(' ').collect();
+    env.run(&words[3..]).expect(0);
+    let doc = status(&env);
+    assert_eq!(doc["idps"][0]["refusal"], Value::Null, "{doc:#}");
+    assert_eq!(doc["idps"][0]["last_run"]["outcome"], "applied");
+    assert_eq!(doc["idps"][0]["last_run"]["error_kind"], Value::Null);
+    assert_eq!(doc["idps"][0]["last_run"]["error"], Value::Null);
+}
+
+/// `status` shows the users the IdP's last read skipped for lack of a user key, also after a run
+/// that could not read it, and on an unchanged run.
+#[test]
+fn status_shows_the_users_skipped_at_the_last_read() {
+    let env = reconciled();
+    let doc = status(&env);
+    assert_eq!(doc["idps"][0]["last_run"]["skipped_users"], 1, "{doc:#}");
+    assert!(
+        ok(&env, &["status"])
+            .stdout
+            .contains("1 users skipped at the last read (no user key)")
+    );
+    // Unchanged: the count stays.
+    assert_eq!(env.reconcile(&[]).0, 0);
+    let doc = status(&env);
+    assert_eq!(doc["idps"][0]["last_run"]["outcome"], "unchanged");
+    assert_eq!(doc["idps"][0]["last_run"]["skipped_users"], 1);
+    // Failed to read: still the last read's count.
+    std::fs::remove_file(env.path("corp.json")).unwrap();
+    assert_eq!(env.reconcile(&[]).0, 1);
+    assert_eq!(status(&env)["idps"][0]["last_run"]["skipped_users"], 1);
 }

@@ -222,6 +222,29 @@ impl Env {
     pub fn tree(&self) -> BTreeSet<PathBuf> {
         tree(self.dir.path())
     }
+
+    /// A copy of the folder (configuration, exports and state) in a new temporary folder.
+    pub fn copy(&self) -> Env {
+        fn copy_dir(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                if entry.file_type().unwrap().is_dir() {
+                    copy_dir(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), &target).unwrap();
+                }
+            }
+        }
+        let copy = Env {
+            dir: tempfile::tempdir().unwrap(),
+            config_name: self.config_name.clone(),
+            vars: self.vars.clone(),
+        };
+        copy_dir(self.dir.path(), copy.dir.path());
+        copy
+    }
 }
 
 /// The binary with an environment holding only `PATH`, so no `IDPSYNC_*`, `STATE_DIRECTORY` or

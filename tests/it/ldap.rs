@@ -520,6 +520,18 @@ fn ldap_refused_bind_fails_the_idp_and_check_says_so() {
         members(&env, "Staff", "production", &[]).is_empty(),
         "nothing applied"
     );
+    // The run record keeps what kind of failure it was: credentials, for an operator to fix.
+    assert_eq!(error_kind(&env), "unauthorized");
+}
+
+/// The `error_kind` of the IdP's last run, as `status --output json` shows it.
+fn error_kind(env: &Env) -> String {
+    let out = env.run(&["status", "--output", "json"]);
+    out.expect(0);
+    out.json()["idps"][0]["last_run"]["error_kind"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error_kind: {}", out.stdout))
+        .to_owned()
 }
 
 #[test]
@@ -538,12 +550,18 @@ fn ldap_missing_base_dn_and_unreachable_server_fail_with_their_reason() {
     ));
     connect_fails(&env, &slapd.url(), &["no such object", missing]);
     reconcile_fails(&env, &["no such object", missing]);
+    assert_eq!(
+        error_kind(&env),
+        "invalid",
+        "a base DN that does not exist is the configuration's"
+    );
 
     // Nothing listens on this port (it was free a moment ago).
     let url = format!("ldap://127.0.0.1:{}", free_port());
     let env = setup(&slapd, Some(&url), "connect_timeout = \"5s\"");
     connect_fails(&env, &url, &[&format!("cannot connect to {url}")]);
     reconcile_fails(&env, &[&format!("cannot connect to {url}")]);
+    assert_eq!(error_kind(&env), "unavailable");
 }
 
 #[test]

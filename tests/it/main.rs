@@ -7,6 +7,9 @@
 //! - `bad_input`: every bad configuration, override or argument exits 2 and changes nothing.
 //! - `cli`: the reconcile document, dry runs, read commands, IdP failures, paths, `check`.
 //! - `lock`: the per-IdP run lock.
+//! - `crash`, with `armed`: the binary SIGKILLed at each failpoint of the write path, a seeded
+//!   smoke test of random kills, and edits racing a run.
+//! - `renames`: mappings follow renamed groups; a new group takes a former name over.
 //! - `scenario`: the "done when" scenario of the core issue.
 //! - `shortcut`: the unchanged-read shortcut gives the plan a full read gives, and any change turns it off.
 //! - `ldap`, with `slapd`, `ldap_fixture` and `cut_proxy`: the LDAP IdP against a real OpenLDAP server.
@@ -17,14 +20,17 @@
 
 mod ad;
 mod admin;
+mod armed;
 mod bad_input;
 mod cli;
 mod common;
+mod crash;
 mod cut_proxy;
 mod fake_ad;
 mod ldap;
 mod ldap_fixture;
 mod lock;
+mod renames;
 mod scenario;
 mod service;
 mod shortcut;
