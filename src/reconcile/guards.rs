@@ -21,11 +21,16 @@ pub(super) fn suspicious_read(
     from_mappings
 }
 
+/// Parts per million the removal ratio is taken in: the configured ratio is a decimal fraction,
+/// and `0.29 × 100` in binary floating point is 28.999999999999996, not 29.
+const RATIO_PARTS: u128 = 1_000_000;
+
 /// The most removals the removal guard lets through for an IdP holding `held` memberships:
 /// `max_removals`, and beyond `min_removals_for_ratio` no more than `max_removal_ratio × held`.
 pub(super) fn removal_limit(policy: &Policy, held: u64) -> u64 {
     let safety = &policy.safety;
-    let ratio_cap = (safety.max_removal_ratio * held as f64).floor() as u64;
+    let parts = (safety.max_removal_ratio * RATIO_PARTS as f64).round() as u128;
+    let ratio_cap = u64::try_from(u128::from(held) * parts / RATIO_PARTS).unwrap_or(u64::MAX);
     safety
         .max_removals
         .min(safety.min_removals_for_ratio.max(ratio_cap))

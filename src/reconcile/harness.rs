@@ -27,6 +27,12 @@ impl Idp {
         }
     }
 
+    /// The same IdP with other mappings.
+    pub fn with_mappings(mut self, mappings: Vec<MappingConfig>) -> Self {
+        self.mappings = mappings;
+        self
+    }
+
     pub fn failing(name: &str, mappings: Vec<MappingConfig>) -> Self {
         Idp {
             name: name.into(),

@@ -85,31 +85,35 @@ fn idempotence_and_convergence() {
     ));
 }
 
+/// The core's half of invariant 1 (the store's half: `sync::props` and `state::tests`): another
+/// IdP holding the very membership neither stands in for corp's add nor makes corp remove it, and
+/// only corp's own provenance is planned.
 #[test]
 fn ownership_only_the_read_idps_provenance_is_planned() {
     let mut f = store();
-    // okta holds a membership in the same group; corp's plan must not touch it.
-    f.hold(
-        "okta",
-        "production",
-        "Marketing",
-        "cat@example.com",
-        "Okta Marketing",
-    );
+    // okta holds ana and ben in Marketing; corp maps ana there.
+    for user in ["ana@example.com", "ben@example.com"] {
+        f.hold("okta", "production", "Marketing", user, "Okta Marketing");
+    }
     let idps = [marketing(&["u1"])];
-    let plan = f.run(&idps);
+    let plan = f.plan(&idps);
     assert_eq!(
         f.changes(&plan, &idps),
-        ["+ production/Marketing ana@example.com corp Marketing Team"]
+        ["+ production/Marketing ana@example.com corp Marketing Team"],
+        "okta's membership is not corp's"
     );
-    assert_eq!(f.memberships("okta").len(), 1);
-    // corp loses ana: only corp's provenance goes, okta's stays.
-    let plan = f.run(&[marketing(&[])].map(|mut i| {
-        i.mappings = vec![];
-        i
-    }));
-    assert_eq!(plan.removes.len(), 1);
-    assert_eq!(f.memberships("okta").len(), 1);
+    assert!(
+        plan.removes.is_empty(),
+        "ben is okta's, not corp's to remove"
+    );
+    f.apply(&plan, &idps);
+    // corp's mapping goes: only corp's provenance of ana is removed.
+    let unmapped = [marketing(&[]).with_mappings(Vec::new())];
+    let plan = f.plan(&unmapped);
+    assert_eq!(
+        f.changes(&plan, &unmapped),
+        ["- production/Marketing ana@example.com corp Marketing Team"]
+    );
 }
 
 #[test]
@@ -302,6 +306,21 @@ fn removal_guard_table() {
             assert_eq!(plan.removes.len(), held - kept, "{case}");
         }
     }
+}
+
+/// A ratio is a decimal fraction: 0.29 of 100 memberships lets 29 removals through, though the
+/// binary double nearest 0.29 times 100 is 28.999999999999996.
+#[test]
+fn a_decimal_ratio_is_exact() {
+    let mut f = store();
+    f.policy.safety.max_removal_ratio = 1.0;
+    f.run(&[big_idp(100, 100)]);
+    f.policy.safety.max_removal_ratio = 0.29;
+    let plan = f.plan(&[big_idp(71, 100)]);
+    assert!(plan.refused.is_empty(), "{:?}", plan.refused);
+    assert_eq!(plan.removes.len(), 29);
+    let plan = f.plan(&[big_idp(70, 100)]);
+    assert_eq!(plan.refused[0].limit, 29);
 }
 
 #[test]

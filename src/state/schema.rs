@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use super::{StateError, sqlite};
 
 /// Migrations in order; `MIGRATIONS[i]` brings the file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE users (
     id          INTEGER PRIMARY KEY,

@@ -144,10 +144,9 @@ fn applies_are_conditional_audited_and_move_the_baseline() {
     let applied = apply_idp(&mut state, &idp, &adds, &[], Some(&run));
     assert_eq!((applied.adds, applied.removes), (1, 0));
     // The same add again changes nothing and is not audited twice.
-    assert_eq!(
-        apply_idp(&mut state, &idp, &adds, &[], Some(&run)),
-        Applied::default()
-    );
+    let again = apply_idp(&mut state, &idp, &adds, &[], Some(&run));
+    assert_eq!((again.adds, again.removes, again.dropped.len()), (0, 0, 0));
+    assert_eq!(again.generation, applied.generation, "nothing changed, nothing moved");
     let audited: i64 = state
         .conn
         .query_row(
@@ -424,4 +423,168 @@ fn rows_touched_grow_linearly_with_the_changes_applied() {
         large <= 3 * 16_000 + 16_000 / 10 + 1_000,
         "about two rows per add plus users and ids: {large}"
     );
+}
+
+/// The checked apply against the rows at commit: a change into a group deleted since it was
+/// planned, or into a stage the batch may not write, is dropped — not written, audited as `drop`
+/// with the reason — while the rest applies; another provenance on the same pair is untouched.
+#[test]
+fn the_checked_apply_drops_what_no_longer_holds_and_touches_no_other_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = State::open(&dir.path().join("idpsync.db")).unwrap();
+    let qa = Stage::parse("qa").unwrap();
+    let create = |state: &mut State, stage: &Stage, name: &str| {
+        state
+            .create_group(
+                stage,
+                &GroupName::parse(name).unwrap(),
+                "",
+                &BTreeSet::new(),
+                "cli:t",
+            )
+            .unwrap()
+    };
+    let (kept, gone, elsewhere) = (
+        create(&mut state, &stage(), "Kept"),
+        create(&mut state, &stage(), "Gone"),
+        create(&mut state, &qa, "Elsewhere"),
+    );
+    let key = UserKey::parse("ana@x.com").unwrap();
+    state
+        .add_direct(&stage(), &GroupName::parse("Kept").unwrap(), &key, "cli:t")
+        .unwrap();
+    state
+        .delete_group(&stage(), &GroupName::parse("Gone").unwrap(), false, "cli:t")
+        .unwrap();
+    let corp = IdpName::parse("corp").unwrap();
+    let adds = [
+        (kept, "ana@x.com", "g1"),
+        (gone, "ana@x.com", "g2"),
+        (elsewhere, "ana@x.com", "g3"),
+    ];
+    let applied = apply_idp(&mut state, &corp, &adds, &[], None);
+    assert_eq!(applied.adds, 1);
+    let reasons: Vec<(i64, DropReason)> = applied
+        .dropped
+        .iter()
+        .map(|d| (d.group, d.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (gone, DropReason::GroupDeleted),
+            (elsewhere, DropReason::StageNotServed)
+        ]
+    );
+    let members = state.group_members(kept).unwrap();
+    assert_eq!(
+        members[0].provenance,
+        [
+            crate::model::Provenance::Direct,
+            crate::model::Provenance::Idp(corp.clone())
+        ]
+    );
+    assert!(state.group_members(elsewhere).unwrap().is_empty());
+    let drops = state
+        .audit(&AuditFilter {
+            user: Some(key.clone()),
+            ..AuditFilter::default()
+        })
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.op == "drop")
+        .collect::<Vec<_>>();
+    assert_eq!(drops.len(), 2);
+    assert_eq!(
+        drops[0].group.as_deref(),
+        Some("Gone"),
+        "a deleted group keeps its name"
+    );
+    assert_eq!(drops[0].cause.as_deref(), Some("g2"));
+    assert!(
+        drops[0].detail.as_deref().unwrap().contains("deleted"),
+        "{drops:?}"
+    );
+    assert!(
+        drops[1]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("no longer served"),
+        "{drops:?}"
+    );
+    // corp's removal leaves the direct provenance of the same pair.
+    let applied = apply_idp(&mut state, &corp, &[], &[(kept, "ana@x.com", "g1")], None);
+    assert_eq!(applied.removes, 1);
+    assert_eq!(
+        state.group_members(kept).unwrap()[0].provenance,
+        [crate::model::Provenance::Direct]
+    );
+}
+
+/// Memberships reference real groups and users: the database itself refuses an orphan.
+#[test]
+fn the_store_refuses_a_membership_of_no_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open(&dir.path().join("idpsync.db")).unwrap();
+    let orphan = state.conn.execute(
+        "INSERT INTO memberships (group_id, user_id, source) VALUES (999, 999, 0)",
+        [],
+    );
+    assert!(orphan.unwrap_err().to_string().contains("FOREIGN KEY"));
+}
+
+/// Migration 4 removes, and audits, the memberships an earlier race left in a deleted group,
+/// keeps the rest, and renames the outcome `ok` to `applied`.
+#[test]
+fn the_upgrade_removes_and_audits_memberships_of_deleted_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idpsync.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        for (i, sql) in schema::MIGRATIONS[..3].iter().enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO groups (id, stage, name, norm, created_at) VALUES (1, 'production', 'Kept', 'kept', 0);
+             INSERT INTO users (id, key, created_at) VALUES (1, 'ana@x.com', 0);
+             INSERT INTO sources (id, provenance) VALUES (1, 'idp:corp');
+             INSERT INTO causes (id, idp_group) VALUES (1, 'g1');
+             INSERT INTO memberships (group_id, user_id, source, cause) VALUES (1, 1, 1, 1), (2, 1, 1, 1);
+             INSERT INTO deleted_groups (id, stage, name, norm, deleted_at) VALUES (2, 'production', 'V1', 'v1', 0);
+             INSERT INTO runs (id, actor, started_at, outcome) VALUES ('r0', 'cli:t', 0, 'ok');",
+        )
+        .unwrap();
+    }
+    let state = State::open(&path).unwrap();
+    let rows: Vec<(i64, i64)> = {
+        let mut stmt = state
+            .conn
+            .prepare("SELECT group_id, user_id FROM memberships")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(rows, [(1, 1)]);
+    let audit = state.audit(&AuditFilter::default()).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (
+            audit[0].op.as_str(),
+            audit[0].group.as_deref(),
+            audit[0].cause.as_deref()
+        ),
+        ("remove", Some("V1"), Some("g1"))
+    );
+    let outcome: String = state
+        .conn
+        .query_row("SELECT outcome FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(outcome, "applied");
 }

@@ -18,6 +18,8 @@ mod apply;
 mod document;
 mod planning;
 mod prepare;
+#[cfg(test)]
+mod props;
 mod read;
 mod world;
 
