@@ -146,7 +146,10 @@ fn applies_are_conditional_audited_and_move_the_baseline() {
     // The same add again changes nothing and is not audited twice.
     let again = apply_idp(&mut state, &idp, &adds, &[], Some(&run));
     assert_eq!((again.adds, again.removes, again.dropped.len()), (0, 0, 0));
-    assert_eq!(again.generation, applied.generation, "nothing changed, nothing moved");
+    assert_eq!(
+        again.generation, applied.generation,
+        "nothing changed, nothing moved"
+    );
     let audited: i64 = state
         .conn
         .query_row(

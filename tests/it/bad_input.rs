@@ -563,12 +563,9 @@ fn two_idps_may_not_share_issuer_and_audience() {
         "{}\n[[idp]]\nname = \"hr\"\nkind = \"file\"\npath = \"corp.json\"\n{}",
         edit(
             "path = \"corp.json\"\n",
-            &format!(
-                "path = \"corp.json\"\n{}",
-                oidc("https://login.example.com/")
-            )
+            &format!("path = \"corp.json\"\n{}", oidc("https://127.0.0.1:8443/"))
         ),
-        oidc("https://login.example.com")
+        oidc("https://127.0.0.1:8443")
     );
     // A different audience on the same issuer is fine.
     let env = Env::new();
@@ -590,7 +587,7 @@ fn two_idps_may_not_share_issuer_and_audience() {
 fn duplicate_issuer_error_points_at_the_second_idp() {
     let env = Env::new();
     let text = format!(
-        "{CONFIG}\n[[idp]]\nname = \"a\"\nkind = \"file\"\npath = \"corp.json\"\n[idp.oidc]\nissuer = \"https://i.example.com\"\nclient_id = \"x\"\n\n[[idp]]\nname = \"b\"\nkind = \"file\"\npath = \"corp.json\"\n[idp.oidc]\nissuer = \"https://i.example.com\"\nclient_id = \"x\"\n"
+        "{CONFIG}\n[[idp]]\nname = \"a\"\nkind = \"file\"\npath = \"corp.json\"\n[idp.oidc]\nissuer = \"https://127.0.0.2:8443\"\nclient_id = \"x\"\n\n[[idp]]\nname = \"b\"\nkind = \"file\"\npath = \"corp.json\"\n[idp.oidc]\nissuer = \"https://127.0.0.2:8443\"\nclient_id = \"x\"\n"
     );
     env.write_config(&text);
     let out = env.run(&["check"]);

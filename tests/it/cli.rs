@@ -599,6 +599,7 @@ fn paths_resolve_against_the_config_folder_from_any_working_directory() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("conf")).unwrap();
     std::fs::create_dir_all(root.path().join("work")).unwrap();
+    crate::common::assert_loopback(CONFIG);
     std::fs::write(root.path().join("conf/idpsync.toml"), CONFIG).unwrap();
     std::fs::write(
         root.path().join("conf/corp.json"),
@@ -700,13 +701,9 @@ fn check_refuses_a_user_key_and_user_claim_of_different_kinds() {
     let env = Env::new();
     let text = std::fs::read_to_string(env.path("idpsync.toml")).unwrap();
     let with_oidc = text.replacen("[[idp]]", "[[idp]]\nuser_key = \"id\"\n", 1);
-    std::fs::write(
-        env.path("idpsync.toml"),
-        format!(
-            "{with_oidc}\n[idp.oidc]\nissuer = \"https://login.example.com\"\nclient_id = \"app\"\n"
-        ),
-    )
-    .unwrap();
+    env.write_config(&format!(
+        "{with_oidc}\n[idp.oidc]\nissuer = \"https://127.0.0.1:8443\"\nclient_id = \"app\"\n"
+    ));
     let out = env.run(&["check"]);
     out.expect(2);
     assert!(

@@ -167,8 +167,16 @@ impl Env {
         self.path("state/idpsync.db")
     }
 
-    /// Writes the configuration file.
+    /// Writes the configuration file, after asserting every URL in it is a loopback address.
     pub fn write_config(&self, text: &str) {
+        assert_loopback(text);
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// Writes a configuration whose URLs may name other hosts because nothing ever connects to
+    /// them (`check` without `--connect` of the shipped example): `why` says so.
+    pub fn write_config_never_connected(&self, text: &str, why: &str) {
+        assert!(!why.is_empty());
         std::fs::write(self.config_path(), text).unwrap();
     }
 
@@ -185,6 +193,7 @@ impl Env {
             .arg("--config")
             .arg(self.config_path());
         for (k, v) in &self.vars {
+            assert_loopback(v);
             command.env(k, v);
         }
         command
@@ -200,6 +209,7 @@ impl Env {
         let mut command = self.command();
         command.args(args);
         for (k, v) in vars {
+            assert_loopback(v);
             command.env(k, v);
         }
         output(command)
@@ -415,4 +425,67 @@ pub fn changes(list: &Value) -> Vec<String> {
         .iter()
         .map(change_line)
         .collect()
+}
+
+/// SPEC §5: tests talk only to this machine. Every URL in `text` (`scheme://host…`) and every
+/// `listen`/`admin_listen` address must be a loopback address (127.0.0.0/8 or ::1); panics naming
+/// the first that is not. Every configuration and environment value the tests hand the binary
+/// goes through here.
+pub fn assert_loopback(text: &str) {
+    use std::net::{IpAddr, SocketAddr};
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let after = &rest[at + 3..];
+        let end = after
+            .find(|c: char| c == '/' || c == '"' || c == '\'' || c.is_whitespace())
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6),
+            None => host.split(':').next().unwrap_or(host),
+        };
+        // Template placeholders (`{url}`) are checked when filled in.
+        if !host.starts_with('{') {
+            let ip: IpAddr = host.parse().unwrap_or_else(|_| {
+                panic!("a test configures {authority:?}, not a loopback address (SPEC §5)")
+            });
+            assert!(
+                ip.is_loopback(),
+                "a test configures {authority:?}, not a loopback address (SPEC §5)"
+            );
+        }
+        rest = &after[end..];
+    }
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if matches!(key.trim(), "listen" | "admin_listen") {
+            let value = value.trim().trim_matches('"');
+            if let Ok(addr) = value.parse::<SocketAddr>() {
+                assert!(
+                    addr.ip().is_loopback(),
+                    "a test listens on {addr}, not loopback (SPEC §5)"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_loopback_check_refuses_other_hosts() {
+    assert_loopback(
+        "url = \"ldap://127.0.0.1:389\"\nissuer = \"https://[::1]:8443/x\"\nlisten = \"127.0.0.1:0\"",
+    );
+    for bad in [
+        "url = \"ldaps://ldap.example.com:636\"",
+        "graph_url = \"https://10.0.0.1\"",
+        "listen = \"0.0.0.0:8410\"",
+    ] {
+        assert!(
+            std::panic::catch_unwind(|| assert_loopback(bad)).is_err(),
+            "{bad}"
+        );
+    }
 }

@@ -76,6 +76,7 @@ stage = "production"
 
 {sales}"#
         );
+        crate::common::assert_loopback(&text);
         std::fs::write(self.config_path(), text).unwrap();
     }
 

@@ -62,6 +62,7 @@ fn service_env(schedule: &str) -> Env {
 
 /// Replaces a file whole (write then rename), so the running service never reads half of it.
 fn replace_file(path: &Path, text: &str) {
+    crate::common::assert_loopback(text);
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
@@ -276,14 +277,12 @@ async fn start(env: &Env) -> Service {
         .expect("the service starts")
 }
 
-/// Stops the service and waits for it, at most 10 s; returns how long that took.
-async fn stop(service: Service) -> Duration {
-    let started = Instant::now();
+/// Stops the service and waits for it; a service still running after [`PATIENCE`] is a hung test.
+async fn stop(service: Service) {
     service.stop();
-    tokio::time::timeout(Duration::from_secs(10), service.wait())
+    tokio::time::timeout(PATIENCE, service.wait())
         .await
-        .expect("the service stops within 10 s");
-    started.elapsed()
+        .expect("the service never stopped (hung)");
 }
 
 /// A read-only connection to the state file.
@@ -498,21 +497,20 @@ impl Daemon {
         assert!(status.success(), "kill -{name} failed");
     }
 
-    /// Waits for the child to exit, at most `within`; then reads the rest of its output.
-    fn wait_exit(&mut self, within: Duration) -> (ExitStatus, Duration) {
-        let started = Instant::now();
+    /// Waits for the child to exit, then reads the rest of its output. A child still running
+    /// after [`PATIENCE`] is a hung test: it panics, showing the output so far.
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 for reader in self.readers.drain(..) {
                     reader.join().unwrap();
                 }
-                return (status, started.elapsed());
+                return status;
             }
-            assert!(
-                started.elapsed() < within,
-                "the child did not exit within {within:?}:\n{}",
-                self.output()
-            );
+            if Instant::now() > deadline {
+                panic!("the child never exited (hung):\n{}", self.output());
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -829,7 +827,7 @@ fn service_sighup_with_a_bad_config_is_refused_and_the_process_keeps_serving() {
     );
 
     daemon.signal("TERM");
-    let (status, _) = daemon.wait_exit(Duration::from_secs(10));
+    let status = daemon.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
     // One summary line per run that got past its reads (a run the stop caught reading is on
     // record as interrupted and has none).
@@ -910,7 +908,7 @@ fn service_binary_logs_a_refusal_at_error() {
     assert_eq!(refused[0]["fields"]["idp"], "corp", "{}", refused[0]);
     assert_eq!(refused[0]["fields"]["guard"], "removals", "{}", refused[0]);
     daemon.signal("TERM");
-    let (status, _) = daemon.wait_exit(Duration::from_secs(10));
+    let status = daemon.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
     let doc = status_of(&env);
     assert_eq!(
@@ -930,7 +928,7 @@ async fn service_stuck_in_a_run(env: &Env) -> (Service, BlackHole, TcpStream) {
     let hole = BlackHole::open();
     env.write_config(&config_with(
         &daemon_keys(YEARLY),
-        &hole.idp("blackhole", "60s"),
+        &hole.idp("blackhole", "3600s"),
     ));
     let service = start(env).await;
     let connection = hole.wait_connected();
@@ -948,11 +946,8 @@ async fn service_stop_during_a_run_applies_nothing_and_the_next_start_applies_ev
     let addr = service.addr();
     // The run is reading: corp is read, the black hole is not answering.
     assert_eq!(user_groups(addr, "ana@example.com"), Vec::<String>::new());
-    let took = stop(service).await;
-    assert!(
-        took < Duration::from_secs(5),
-        "the stop took {took:?}, the LDAP timeout is 60 s"
-    );
+    // The LDAP timeout is an hour: the stop returns because the read was dropped, not timed out.
+    stop(service).await;
     assert_eq!(membership_count(&env), 0, "nothing of the run was applied");
     assert_eq!(
         run_records(&env),
@@ -1010,7 +1005,7 @@ async fn service_start_after_a_killed_process_closes_its_run_and_applies_everyth
     let hole = BlackHole::open();
     env.write_config(&config_with(
         &daemon_keys(YEARLY),
-        &hole.idp("blackhole", "60s"),
+        &hole.idp("blackhole", "3600s"),
     ));
     let daemon = Daemon::spawn(run_command(&env));
     let _connection = hole.wait_connected();
@@ -1261,9 +1256,8 @@ fn service_binary_notifies_ready_serves_and_exits_0_on_sigterm() {
     daemon.signal("TERM");
     let stopping = receive(&socket);
     assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping:?}");
-    let (status, took) = daemon.wait_exit(Duration::from_secs(10));
+    let status = daemon.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
-    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
     assert!(
         TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(),
         "the listener is closed"
@@ -1277,9 +1271,8 @@ fn service_binary_exits_0_on_sigint() {
     daemon.addr();
     daemon.wait_for_logs("Reconciled.", 1);
     daemon.signal("INT");
-    let (status, took) = daemon.wait_exit(Duration::from_secs(10));
+    let status = daemon.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
-    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
     daemon.wait_for_logs("Service stopped.", 1);
 }
 
@@ -1299,9 +1292,8 @@ fn service_binary_exits_0_promptly_on_sigterm_with_a_client_mid_request() {
     // The request is on the service's side (an idle connection would be closed at once).
     assert_eq!(http_get(addr, "/healthz", None).status, 200);
     daemon.signal("TERM");
-    let (status, took) = daemon.wait_exit(Duration::from_secs(10));
+    let status = daemon.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
-    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
     drop(client);
 }
 
@@ -1311,14 +1303,13 @@ fn service_binary_exits_0_on_sigterm_in_the_middle_of_a_run() {
     let hole = BlackHole::open();
     env.write_config(&config_with(
         &daemon_keys(YEARLY),
-        &hole.idp("blackhole", "60s"),
+        &hole.idp("blackhole", "3600s"),
     ));
     let mut daemon = Daemon::spawn(run_command(&env));
     let _connection = hole.wait_connected();
     daemon.signal("TERM");
-    let (status, took) = daemon.wait_exit(Duration::from_secs(10));
+    let status = daemon.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
-    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
     assert_eq!(membership_count(&env), 0);
     assert_eq!(
         run_records(&env),
@@ -1439,7 +1430,7 @@ fn service_no_secret_is_logged_at_trace_level_by_reconcile_or_run() {
         401
     );
     daemon.signal("TERM");
-    let (status, _) = daemon.wait_exit(Duration::from_secs(10));
+    let status = daemon.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", daemon.output());
     assert_clean_json_logs(&daemon.lines(), 1, "run");
     // Each failing IdP is logged at ERROR, without its password.

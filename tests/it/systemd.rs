@@ -77,7 +77,10 @@ fn the_unit_is_hardened() {
 #[test]
 fn the_example_configuration_checks_with_credentials() {
     let env = Env::empty();
-    std::fs::write(env.path("idpsync.toml"), EXAMPLE).unwrap();
+    env.write_config_never_connected(
+        EXAMPLE,
+        "the shipped example is only checked, never connected (no --connect)",
+    );
     let credentials = env.path("credentials");
     std::fs::create_dir_all(&credentials).unwrap();
     std::fs::write(credentials.join("app.token"), "app-secret\n").unwrap();
