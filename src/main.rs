@@ -139,3 +139,44 @@ fn init_logging(cli: &Cli, bars: &MultiProgress) {
         LogFormat::Text => builder.init(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use idpsync::model::IdpName;
+
+    /// What the bar says as a run goes: each IdP's read counts, then the plan, then a bar of
+    /// changes applied of the total, cleared at the end.
+    #[test]
+    fn the_display_shows_the_counts_of_each_step() {
+        let display = Display::new(false);
+        let (corp, ldap) = (
+            IdpName::parse("corp").unwrap(),
+            IdpName::parse("ldap").unwrap(),
+        );
+        display.show(Progress::Reading { idp: &corp });
+        display.show(Progress::Reading { idp: &ldap });
+        assert_eq!(display.bar.message(), "corp: reading; ldap: reading");
+        display.show(Progress::Read {
+            idp: &corp,
+            users: 30,
+            groups: 8,
+        });
+        assert_eq!(
+            display.bar.message(),
+            "corp: 30 users, 8 groups read; ldap: reading"
+        );
+        display.show(Progress::Planned { changes: 55 });
+        assert_eq!(display.bar.message(), "55 changes planned");
+        display.show(Progress::Applying {
+            done: 20,
+            total: 55,
+        });
+        assert_eq!(
+            (display.bar.position(), display.bar.length()),
+            (20, Some(55))
+        );
+        display.show(Progress::Done);
+        assert!(display.bar.is_finished());
+    }
+}
