@@ -177,7 +177,7 @@ INSERT INTO audit (at, actor, op, group_id, user_id, source, cause, detail)
 CREATE TABLE memberships_checked (
     group_id    INTEGER NOT NULL REFERENCES groups(id),
     user_id     INTEGER NOT NULL REFERENCES users(id),
-    source      INTEGER NOT NULL REFERENCES sources(id),
+    source      INTEGER NOT NULL,
     cause       INTEGER,
     PRIMARY KEY (group_id, user_id, source)
 ) WITHOUT ROWID;

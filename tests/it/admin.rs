@@ -2307,6 +2307,21 @@ fn backups_during_a_running_reconcile_are_consistent() {
         count(&conn, "SELECT count(*) FROM memberships"),
         BIG_MEMBERSHIPS
     );
+    // A load this large skips SQLite's per-row foreign-key lookups (it checks its groups itself
+    // in the same transaction): every membership still names a real group and user.
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
+    let enforced: i64 = rusqlite::Connection::open(env.state_path())
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM pragma_foreign_key_list('memberships')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(enforced, 2, "memberships reference groups and users");
 }
 
 // ---------------------------------------------------------------------------------------------
