@@ -368,6 +368,8 @@ fn plan_idp(
 }
 
 #[cfg(test)]
+mod cost_tests;
+#[cfg(test)]
 mod harness;
 #[cfg(test)]
 mod props;
