@@ -194,6 +194,40 @@ impl State {
     }
 }
 
+/// One administrator's direct change of `user` in group `group` of `stage`, through the checked
+/// apply inside the caller's transaction (`groups add-user`, `groups remove-user`).
+pub(super) fn apply_direct(
+    tx: &Transaction<'_>,
+    actor: &str,
+    stage: &Stage,
+    op: ChangeOp,
+    group: i64,
+    user: &str,
+) -> rusqlite::Result<Applied> {
+    let change = [MembershipChange {
+        group,
+        user,
+        cause: "",
+    }];
+    let (adds, removes): (&[MembershipChange<'_>], &[MembershipChange<'_>]) = match op {
+        ChangeOp::Add => (&change, &[]),
+        ChangeOp::Remove => (&[], &change),
+    };
+    apply_in(
+        tx,
+        &Batch {
+            actor,
+            provenance: &Provenance::Direct,
+            adds,
+            removes,
+            served: std::slice::from_ref(stage),
+            detail: None,
+            run: None,
+            progress: None,
+        },
+    )
+}
+
 /// The `sources` id of a provenance, created on first use (`direct` is always 0).
 pub(super) fn source_id(
     tx: &rusqlite::Connection,

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::apply::{Batch, MembershipChange, apply_in};
+use super::apply::{Batch, ChangeOp, MembershipChange, apply_direct, apply_in};
 use super::{DIRECT_SOURCE, State, StateError, unix_now};
 use crate::model::{GroupName, Provenance, Role, Stage, UserKey};
 
@@ -184,25 +184,8 @@ impl State {
         let err = |e| super::sqlite(&path, e);
         let tx = self.write_tx()?;
         let (id, group) = group_id(&tx, stage, name)?;
-        let remove = [MembershipChange {
-            group: id,
-            user: user.as_str(),
-            cause: "",
-        }];
-        let applied = apply_in(
-            &tx,
-            &Batch {
-                actor,
-                provenance: &Provenance::Direct,
-                adds: &[],
-                removes: &remove,
-                served: std::slice::from_ref(stage),
-                detail: None,
-                run: None,
-                progress: None,
-            },
-        )
-        .map_err(err)?;
+        let applied =
+            apply_direct(&tx, actor, stage, ChangeOp::Remove, id, user.as_str()).map_err(err)?;
         if applied.removes == 0 {
             return Err(StateError::Invalid(format!(
                 "{user} is not a direct member of {group:?} in stage {stage}"

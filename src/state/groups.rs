@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{OptionalExtension, params};
 
-use super::apply::{Batch, MembershipChange, apply_in};
+use super::apply::{ChangeOp, apply_direct};
 use super::{State, StateError, unix_now};
 use crate::config::DeclaredGroup;
 use crate::model::{GroupName, Provenance, Role, Stage, UserKey};
@@ -140,25 +140,8 @@ impl State {
             .ok_or_else(|| {
                 StateError::Invalid(format!("no group {:?} in stage {stage}", group.as_str()))
             })?;
-        let add = [MembershipChange {
-            group: group_id,
-            user: user.as_str(),
-            cause: "",
-        }];
-        let applied = apply_in(
-            &tx,
-            &Batch {
-                actor,
-                provenance: &Provenance::Direct,
-                adds: &add,
-                removes: &[],
-                served: std::slice::from_ref(stage),
-                detail: None,
-                run: None,
-                progress: None,
-            },
-        )
-        .map_err(err)?;
+        let applied =
+            apply_direct(&tx, actor, stage, ChangeOp::Add, group_id, user.as_str()).map_err(err)?;
         if applied.adds > 0 {
             super::bump_generation(&tx).map_err(err)?;
         }
