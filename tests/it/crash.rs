@@ -478,13 +478,12 @@ fn per_source(state: &Path) -> BTreeMap<String, usize> {
     counts
 }
 
-/// SPEC §1 invariant 9 at scale: a reconcile of 200,000 adds over four IdPs, killed at 20 random
-/// moments of its apply (a random statement of rows among those left, then a random few hundred
-/// microseconds more, so the kill lands anywhere: amid rows, in a commit, between IdPs). Each
-/// kill is followed by a restart that is itself killed, until the store is complete; after every
-/// kill each IdP's part is there whole or not at all, audited once, and every restart applies
-/// only what is missing. A final run converges. The seed is printed; `IDPSYNC_SMOKE_SEED=<seed>`
-/// replays it.
+/// SPEC §1 invariant 9 at scale: a reconcile of 200,000 adds over four IdPs, from an empty store,
+/// killed at 20 random moments of its apply (a random statement of rows, then a random few
+/// hundred microseconds more, so the kill lands anywhere: amid rows, in a commit, between IdPs).
+/// After every kill each IdP's part is there whole or not at all and audited once; every fourth
+/// kill is followed by a restart that must apply exactly what is missing and converge. The seed
+/// is printed; `IDPSYNC_SMOKE_SEED=<seed>` replays it.
 #[test]
 #[cfg_attr(
     not(feature = "failpoints"),
@@ -500,16 +499,10 @@ fn random_kills_during_a_large_apply_lose_and_double_nothing() {
     let env = smoke_env();
     let state = env.state_path();
     let per_idp = SMOKE_USERS * SMOKE_GROUPS;
-    let statements_per_idp = SMOKE_STATEMENTS / SMOKE_IDPS as u64;
-    let mut applied_idps = 0;
+    let mut landed = BTreeMap::new();
     for round in 0..20 {
-        if applied_idps == SMOKE_IDPS {
-            // Complete: start the 200,000 changes over from an empty store.
-            std::fs::remove_dir_all(env.path("state")).unwrap();
-            applied_idps = 0;
-        }
-        let left = (SMOKE_IDPS - applied_idps) as u64 * statements_per_idp;
-        let statement = rng.u64(1..=left);
+        let _ = std::fs::remove_dir_all(env.path("state"));
+        let statement = rng.u64(1..=SMOKE_STATEMENTS);
         let extra = std::time::Duration::from_micros(rng.u64(0..500));
         let mut run = Armed::spawn(
             &env,
@@ -518,7 +511,7 @@ fn random_kills_during_a_large_apply_lose_and_double_nothing() {
         );
         assert!(
             run.reached("apply::rows"),
-            "round {round} (seed {seed}): statement {statement} of {left} never came"
+            "round {round} (seed {seed}): statement {statement} never came"
         );
         std::thread::sleep(extra);
         run.kill();
@@ -530,29 +523,33 @@ fn random_kills_during_a_large_apply_lose_and_double_nothing() {
                 "round {round} (seed {seed}): {source} holds a partial apply"
             );
         }
-        assert!(
-            counts.len() >= applied_idps,
-            "round {round} (seed {seed}): a committed IdP was lost"
-        );
-        applied_idps = counts.len();
-        assert!(
-            !running(&state).is_empty() || applied_idps == SMOKE_IDPS,
+        *landed.entry(counts.len()).or_insert(0) += 1;
+        assert_eq!(
+            running(&state).len(),
+            1,
             "round {round}: the killed run's row"
         );
+        if round % 4 == 3 {
+            let (code, doc) = env.reconcile(&["-q"]);
+            assert_eq!(
+                code, 0,
+                "round {round} (seed {seed}): {}",
+                doc["failed_idps"]
+            );
+            assert_eq!(
+                doc["summary"]["adds"].as_u64().unwrap() as usize,
+                SMOKE_CHANGES - counts.len() * per_idp,
+                "round {round} (seed {seed}): the restart applied only what was missing"
+            );
+            assert_eq!(per_source(&state).values().sum::<usize>(), SMOKE_CHANGES);
+            assert_consistent(&state);
+            assert!(
+                running(&state).is_empty(),
+                "round {round}: the dead run is closed"
+            );
+        }
     }
-    let (code, doc) = env.reconcile(&["-q"]);
-    assert_eq!(code, 0, "seed {seed}: {}", doc["failed_idps"]);
-    assert_eq!(
-        doc["summary"]["adds"].as_u64().unwrap() as usize,
-        (SMOKE_IDPS - applied_idps) * per_idp,
-        "seed {seed}: the last restart applied only what was missing"
-    );
-    assert_eq!(per_source(&state).values().sum::<usize>(), SMOKE_CHANGES);
-    assert_consistent(&state);
-    assert!(running(&state).is_empty(), "every killed run is closed");
-    let outcomes = run_rows(&state);
-    let interrupted = outcomes.values().filter(|o| *o == "interrupted").count();
-    eprintln!("seed {seed}: {interrupted} killed runs closed as interrupted");
+    eprintln!("seed {seed}: IdPs committed when killed → rounds: {landed:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
