@@ -11,13 +11,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::model::{Failure, FailureKind, IdpName, Provenance, RunOutcome};
+use crate::model::{IdpName, Provenance, RunOutcome};
 use crate::reconcile::Baseline;
 use crate::report::{Report, Summary};
-use crate::state::{
-    Applied, Batch, NamedChange, NotApplied, PlanPart, Refusal, RunPart, RunRecord, State,
-    StateError,
-};
+use crate::state::{Applied, Batch, NamedChange, PlanPart, RunPart, RunRecord, State, StateError};
 use crate::sync::RunOutput;
 
 /// The format tag of plan files this build writes and reads.
@@ -41,9 +38,6 @@ pub struct SavedPlan {
     pub baselines: BTreeMap<String, Baseline>,
     /// Per IdP whose part may apply: immutable ids to store beside user keys (key → id).
     pub external_ids: BTreeMap<String, BTreeMap<String, String>>,
-    /// Per IdP that failed to read when the plan was made: the kind of its failure.
-    #[serde(default, with = "failure_kinds")]
-    pub failure_kinds: BTreeMap<String, FailureKind>,
     /// The reconcile document.
     pub plan: Report,
 }
@@ -90,7 +84,6 @@ impl SavedPlan {
             allow_empty,
             baselines: output.baselines,
             external_ids: output.external_ids,
-            failure_kinds: output.failure_kinds,
             plan: output.report,
         }
     }
@@ -125,8 +118,9 @@ impl SavedPlan {
 
     /// Applies exactly this plan through the checked apply, or refuses when the configuration or
     /// the state changed since. The plan's run row is written before anything is applied and
-    /// closed after, so every change it applies belongs to a run; its refused and failed IdPs are
-    /// recorded as they were when the plan was made. The caller holds the run locks of `idps()`.
+    /// closed after, so every change it applies belongs to a run. Only the IdPs whose part
+    /// applies are recorded (the caller holds their run locks, `idps()`): what the plan says of
+    /// refused or failed IdPs is as old as the plan, and a later run of theirs may know better.
     pub fn apply(&self, config: &Config, actor: &str) -> Result<Applied, PlanError> {
         if self.config_hash != config.fingerprint {
             return Err(PlanError::ConfigChanged {
@@ -163,7 +157,8 @@ impl SavedPlan {
                 baseline: Some(baseline),
                 read: None,
                 planned_at: self.state_generation,
-                skipped_users: 0,
+                // The plan does not say how many users each IdP's read skipped.
+                skipped_users: None,
             })
             .collect();
         let parts: Vec<PlanPart<'_>> = self
@@ -203,28 +198,6 @@ impl SavedPlan {
                 return Err(e.into());
             }
         };
-        for refused in &self.plan.refused {
-            let idp = parse_idp(&refused.idp)?;
-            let refusal = Refusal {
-                guard: &refused.guard,
-                removals: refused.removals,
-                limit: refused.limit,
-                detail: &refused.detail,
-                allow: &refused.allow,
-                skipped_users: 0,
-            };
-            state.record_not_applied(run_id, &idp, NotApplied::Refused(&refusal))?;
-        }
-        for failed in &self.plan.failed_idps {
-            let idp = parse_idp(&failed.idp)?;
-            let kind = self
-                .failure_kinds
-                .get(&failed.idp)
-                .copied()
-                .unwrap_or(FailureKind::Unavailable);
-            let failure = Failure::new(kind, failed.error.clone());
-            state.record_not_applied(run_id, &idp, NotApplied::Failed(&failure))?;
-        }
         crate::failpoint!("plan::before_close");
         let summary = Summary {
             adds: applied.adds,
@@ -259,39 +232,4 @@ fn changes_of<'a>(list: &'a [crate::report::ChangeDoc], idp: &str) -> Vec<NamedC
         .filter(|c| &*c.idp == idp)
         .map(|c| (&*c.stage, &*c.group, &*c.user, &*c.idp_group))
         .collect()
-}
-
-/// `failure_kinds` as the plan file spells them: IdP → `unavailable` | `unauthorized` | `invalid`.
-mod failure_kinds {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use crate::model::FailureKind;
-
-    pub fn serialize<S: Serializer>(
-        kinds: &BTreeMap<String, FailureKind>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        let words: BTreeMap<&str, &str> = kinds
-            .iter()
-            .map(|(idp, kind)| (idp.as_str(), kind.as_str()))
-            .collect();
-        words.serialize(serializer)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<BTreeMap<String, FailureKind>, D::Error> {
-        let words = BTreeMap::<String, String>::deserialize(deserializer)?;
-        words
-            .into_iter()
-            .map(|(idp, word)| match FailureKind::parse(&word) {
-                Some(kind) => Ok((idp, kind)),
-                None => Err(serde::de::Error::custom(format!(
-                    "unknown failure kind {word:?} for idp {idp}"
-                ))),
-            })
-            .collect()
-    }
 }

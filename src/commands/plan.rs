@@ -26,8 +26,7 @@ pub async fn plan(
         idps,
         allow_removals: args.allow_removals,
         allow_empty: args.allow_empty,
-        actor: None,
-        stop: None,
+        ..RunOptions::default()
     };
     let output = sync_once(config, &options, progress).await?;
     let saved = SavedPlan::new(

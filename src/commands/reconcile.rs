@@ -23,8 +23,7 @@ pub async fn run(
         idps,
         allow_removals: args.allow_removals,
         allow_empty: args.allow_empty,
-        actor: None,
-        stop: None,
+        ..RunOptions::default()
     };
     let report = sync_once(config, &options, progress).await?.report;
     match args.output {

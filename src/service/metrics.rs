@@ -314,7 +314,6 @@ mod tests {
             baselines: Default::default(),
             generation: 1,
             external_ids: Default::default(),
-            failure_kinds: Default::default(),
             idps: vec![
                 stats("corp", RunOutcome::Applied),
                 stats("ldap", RunOutcome::Refused),

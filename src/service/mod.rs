@@ -32,7 +32,7 @@ pub use metrics::Metrics;
 
 use crate::config::{Config, ConfigError};
 use crate::state::State;
-use crate::sync::{RunOptions, SyncError, sync_once};
+use crate::sync::{RunOptions, ServedNow, SyncError, sync_once};
 
 /// The audit and run-record actor of the service's runs.
 pub const ACTOR: &str = "service";
@@ -255,9 +255,16 @@ async fn schedule_loop(
         }
         let config = shared.config();
         let started = Utc::now();
+        // A reload during the run takes effect at its commits: a change into a stage the new
+        // configuration no longer serves is dropped.
+        let served_now = {
+            let shared = shared.clone();
+            ServedNow(Arc::new(move || shared.config().daemon.stages.clone()))
+        };
         let options = RunOptions {
             actor: Some(ACTOR.to_owned()),
             stop: Some(stop.clone()),
+            served_now: Some(served_now),
             ..RunOptions::default()
         };
         match sync_once(&config, &options, &crate::progress::silent).await {

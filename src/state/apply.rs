@@ -87,8 +87,8 @@ pub struct RunPart<'a> {
     pub read: Option<ReadRecord<'a>>,
     /// The state generation the plan was made from (moved by the run's own earlier commits).
     pub planned_at: i64,
-    /// Users the read skipped for lack of a user key.
-    pub skipped_users: u64,
+    /// Users the read skipped for lack of a user key, when known (not for a saved plan).
+    pub skipped_users: Option<u64>,
 }
 
 /// What is recorded of an applied read for the unchanged-read shortcut.
@@ -163,10 +163,10 @@ impl State {
                 .map_err(|e| self.err(e))?;
         }
         let applied = self.apply_checked(batch);
-        if bulk {
-            self.conn
-                .pragma_update(None, "foreign_keys", "ON")
-                .map_err(|e| self.err(e))?;
+        if bulk && let Err(e) = self.conn.pragma_update(None, "foreign_keys", "ON") {
+            // The batch itself committed or rolled back whole; only later writes on this
+            // connection would go unchecked, and a run opens its own connection.
+            tracing::warn!(error = %e, "Foreign keys could not be turned back on for this connection.");
         }
         applied
     }
@@ -539,7 +539,7 @@ fn record_run_part(
             applied.adds as i64,
             applied.removes as i64,
             applied.dropped.len() as i64,
-            run.skipped_users as i64
+            run.skipped_users.map(|n| n as i64)
         ],
     )?;
     tx.execute("DELETE FROM refusals WHERE idp = ?1", [idp.as_str()])?;

@@ -253,27 +253,30 @@ impl State {
         }
         // Every membership goes through the checked apply, one provenance at a time, audited as
         // removed because the group was deleted.
-        let members: Vec<(String, String)> = {
+        let members: Vec<(String, String, String)> = {
             let mut stmt = tx
                 .prepare(
-                    "SELECT s.provenance, u.key FROM memberships m JOIN users u ON u.id = m.user_id
-                     JOIN sources s ON s.id = m.source WHERE m.group_id = ?1 ORDER BY s.provenance, u.key",
+                    "SELECT s.provenance, u.key, coalesce(c.idp_group, '') FROM memberships m
+                     JOIN users u ON u.id = m.user_id JOIN sources s ON s.id = m.source
+                     LEFT JOIN causes c ON c.id = m.cause
+                     WHERE m.group_id = ?1 ORDER BY s.provenance, u.key",
                 )
                 .map_err(err)?;
             let rows = stmt
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(err)?;
             rows.collect::<Result<_, _>>().map_err(err)?
         };
         for chunk in members.chunk_by(|a, b| a.0 == b.0) {
             let provenance =
                 Provenance::parse(&chunk[0].0).map_err(|e| StateError::Invalid(e.0))?;
+            // The removal is audited with the cause recorded at the add.
             let removes: Vec<MembershipChange<'_>> = chunk
                 .iter()
-                .map(|(_, user)| MembershipChange {
+                .map(|(_, user, cause)| MembershipChange {
                     group: id,
                     user,
-                    cause: "",
+                    cause,
                 })
                 .collect();
             apply_in(

@@ -60,6 +60,20 @@ pub enum StateError {
         /// The newest version this build knows.
         supported: i64,
     },
+    /// The file was written by an older idpsync and could not be upgraded here.
+    #[error(
+        "state file {path} has schema version {found}; this idpsync reads version {supported} and could not upgrade it ({reason}). Run `idpsync reconcile` once as the state's owner"
+    )]
+    NeedsUpgrade {
+        /// The state file.
+        path: PathBuf,
+        /// The version found.
+        found: i64,
+        /// The version this build reads.
+        supported: i64,
+        /// Why the upgrade failed.
+        reason: String,
+    },
     /// The state file or its folder could not be created.
     #[error("cannot create {path}: {source}")]
     Folder {
@@ -137,7 +151,19 @@ impl State {
         let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| sqlite(path, e))?;
-        schema::check_readable(&conn, path)?;
+        let found = schema::check_readable(&conn, path)?;
+        if found < schema::CURRENT_VERSION {
+            // A file of an older idpsync (the old service may still be running): upgrade it once,
+            // in its own short transactions, then read it as usual.
+            drop(conn);
+            State::open(path).map_err(|e| StateError::NeedsUpgrade {
+                path: path.to_owned(),
+                found,
+                supported: schema::CURRENT_VERSION,
+                reason: e.to_string(),
+            })?;
+            return State::open_read_only(path);
+        }
         Ok(State {
             conn,
             path: path.to_owned(),

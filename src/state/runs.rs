@@ -70,7 +70,8 @@ pub struct PendingRefusal {
 
 impl State {
     /// Records the start of a run before it writes anything; `idps` are those whose run locks it
-    /// holds. Re-opens the row of a saved plan's earlier apply that died before its commit.
+    /// holds. Re-opens the row of a saved plan's earlier apply that died or failed before its
+    /// commit (a plan applies at most once: a committed one is stale and refused before this).
     pub fn begin_run(
         &mut self,
         run_id: &str,
@@ -83,7 +84,7 @@ impl State {
                 "INSERT INTO runs (id, actor, started_at, outcome, idps) VALUES (?1, ?2, ?3, 'running', ?4)
                  ON CONFLICT (id) DO UPDATE SET actor = excluded.actor, started_at = excluded.started_at,
                      outcome = 'running', finished_at = NULL, idps = excluded.idps
-                 WHERE runs.outcome IN ('running', 'interrupted')",
+                 WHERE runs.outcome IN ('running', 'interrupted', 'failed')",
                 params![run_id, actor, unix_now(), idps.join(" ")],
             )
             .map_err(|e| self.err(e))?;
@@ -112,30 +113,55 @@ impl State {
                 .split(' ')
                 .any(|n| held.iter().any(|h| h.as_str() == n))
             {
-                closed += self
-                    .conn
-                    .execute(
-                        "UPDATE runs SET outcome = 'interrupted', finished_at = ?2 WHERE id = ?1 AND outcome = 'running'",
-                        params![id, unix_now()],
-                    )
-                    .map_err(|e| self.err(e))? as u64;
+                closed += self.close_interrupted(&id, &idps)?;
             }
         }
         Ok(closed)
+    }
+
+    /// Closes run `id` (holding the locks of the space-separated `idps`) as `interrupted`, and
+    /// records each of its IdPs that has no outcome yet as interrupted too; 1 if it was open.
+    fn close_interrupted(&mut self, id: &str, idps: &str) -> Result<u64, StateError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let tx = self.write_tx()?;
+        let closed = tx
+            .execute(
+                "UPDATE runs SET outcome = 'interrupted', finished_at = ?2 WHERE id = ?1 AND outcome = 'running'",
+                params![id, unix_now()],
+            )
+            .map_err(err)?;
+        for idp in idps.split(' ').filter(|n| !n.is_empty()) {
+            tx.execute(
+                "INSERT OR IGNORE INTO run_idps (run_id, idp, outcome, adds, removes, detail)
+                 VALUES (?1, ?2, 'interrupted', 0, 0, 'interrupted: the process ended before this IdP was applied; the next run plans it again')",
+                params![id, idp],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(closed as u64)
     }
 
     /// Closes the runs `actor` left open (the service at start: the process died or was killed
     /// mid-run) as `interrupted`; returns how many. Their applied IdPs committed whole; the others
     /// applied nothing, and the next run plans what is left.
     pub fn close_interrupted_runs(&mut self, actor: &str) -> Result<u64, StateError> {
-        let closed = self
-            .conn
-            .execute(
-                "UPDATE runs SET outcome = 'interrupted', finished_at = ?2 WHERE outcome = 'running' AND actor = ?1",
-                params![actor, unix_now()],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(closed as u64)
+        let running: Vec<(String, String)> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id, idps FROM runs WHERE outcome = 'running' AND actor = ?1")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([actor], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?
+        };
+        let mut closed = 0;
+        for (id, idps) in running {
+            closed += self.close_interrupted(&id, &idps)?;
+        }
+        Ok(closed)
     }
 
     /// Records the end of a run.

@@ -591,3 +591,28 @@ fn the_upgrade_removes_and_audits_memberships_of_deleted_groups() {
         .unwrap();
     assert_eq!(outcome, "applied");
 }
+
+/// A read-only command on a file of an older idpsync upgrades it first, then reads it.
+#[test]
+fn reading_an_older_file_upgrades_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idpsync.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        for (i, sql) in schema::MIGRATIONS[..3].iter().enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+    }
+    let state = State::open_read_only(&path).unwrap();
+    assert!(state.groups_and_former_names().unwrap().0.is_empty());
+    assert!(
+        state
+            .pending_refusal(&IdpName::parse("corp").unwrap())
+            .unwrap()
+            .is_none()
+    );
+}

@@ -22,6 +22,8 @@ pub(super) struct ApplyContext<'a> {
     pub(super) run_id: &'a str,
     /// Set when the service stops: IdPs not applied yet are left for the next run.
     pub(super) stop: Option<&'a tokio::sync::watch::Receiver<bool>>,
+    /// The stages served as each IdP commits, when they can change during the run.
+    pub(super) served_now: Option<&'a super::ServedNow>,
     pub(super) progress: ProgressFn<'a>,
 }
 
@@ -90,7 +92,7 @@ pub(super) fn apply_plan(
                     baseline: (baseline != loaded.idps[i].baseline).then_some(&baseline),
                     read: read_record(context.config, plan, read),
                     planned_at,
-                    skipped_users: skipped(read),
+                    skipped_users: Some(skipped(read)),
                 };
                 let report = |written: u64| {
                     (context.progress)(Progress::Applying {
@@ -98,12 +100,15 @@ pub(super) fn apply_plan(
                         total,
                     });
                 };
+                let served = context
+                    .served_now
+                    .map_or_else(|| context.config.daemon.stages.clone(), |now| (now.0)());
                 let batch = Batch {
                     actor: &actor,
                     provenance: &provenance,
                     adds: &adds,
                     removes: &removes,
-                    served: &context.config.daemon.stages,
+                    served: &served,
                     detail: None,
                     run: Some(&run),
                     progress: Some(&report),
@@ -122,6 +127,7 @@ pub(super) fn apply_plan(
                         }
                     }
                     Err(e) => {
+                        done += (adds.len() + removes.len()) as u64;
                         error!(idp = %read.name, error = %e, "Applying failed; nothing of this IdP was written.");
                         let failure =
                             Failure::new(FailureKind::Unavailable, format!("apply failed: {e}"));

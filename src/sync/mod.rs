@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::model::{Failure, FailureKind, IdpName, RunOutcome};
+use crate::model::{Failure, FailureKind, IdpName, RunOutcome, Stage};
 use crate::progress::{Progress, ProgressFn};
 use crate::reconcile::{Baseline, Outcome};
 use crate::report::{InactiveDoc, Report};
@@ -59,6 +59,20 @@ pub struct RunOptions {
     /// Set to `true` to stop the run: reads in progress are dropped, and applying stops after the
     /// IdP in hand (its transaction completes or never began). The service's shutdown.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The stages served as each IdP commits, when they can change during the run (the
+    /// service reloads its configuration); a change into a stage no longer served is dropped.
+    /// Without it, the run's configuration says.
+    pub served_now: Option<ServedNow>,
+}
+
+/// Asks, at each commit, which stages are served now.
+#[derive(Clone)]
+pub struct ServedNow(pub Arc<dyn Fn() -> Vec<Stage> + Send + Sync>);
+
+impl std::fmt::Debug for ServedNow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServedNow(..)")
+    }
 }
 
 /// What happened to one IdP in a run, for metrics and logs.
@@ -87,8 +101,6 @@ pub struct RunOutput {
     pub generation: i64,
     /// Per IdP whose part may apply: immutable ids to store beside user keys (key → id).
     pub external_ids: BTreeMap<String, BTreeMap<String, String>>,
-    /// Per IdP that failed to read: the kind of its failure.
-    pub failure_kinds: BTreeMap<String, FailureKind>,
     /// Per selected IdP, what happened to it.
     pub idps: Vec<IdpStats>,
     /// How the run as a whole ended.
@@ -274,6 +286,7 @@ impl Run<'_> {
                 config,
                 run_id,
                 stop: options.stop.as_ref(),
+                served_now: options.served_now.as_ref(),
                 progress: self.progress,
             };
             applied = apply_plan(&mut state, &context, &mut plan, &world, &reads, &loaded)?;
@@ -366,17 +379,11 @@ impl Run<'_> {
                 (read.name.to_string(), ids)
             })
             .collect();
-        let failure_kinds = plan
-            .failed
-            .iter()
-            .map(|(name, failure)| (name.to_string(), failure.kind))
-            .collect();
         Ok(RunOutput {
             report,
             baselines,
             generation: loaded.generation,
             external_ids,
-            failure_kinds,
             idps,
             outcome,
         })

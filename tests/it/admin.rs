@@ -20,7 +20,6 @@ const PLAN_FIELDS: &[&str] = &[
     "allow_empty",
     "baselines",
     "external_ids",
-    "failure_kinds",
     "plan",
 ];
 
@@ -2392,6 +2391,19 @@ fn a_refusal_stays_in_status_through_failed_and_killed_runs_until_allowed() {
         .unwrap()
         .to_owned();
 
+    // A run killed in the middle, which the next run closes as interrupted for corp.
+    #[cfg(feature = "failpoints")]
+    let killed = {
+        let mut run = crate::armed::Armed::spawn(&env, &["reconcile"], "sync::after_reads=halt");
+        assert!(run.reached("sync::after_reads"));
+        run.kill();
+        let conn = open(&env.state_path());
+        conn.query_row("SELECT id FROM runs WHERE outcome = 'running'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap()
+    };
+
     // A failed run of the same IdP: the last run is the failure, the refusal is still pending.
     std::fs::remove_file(env.path("corp.json")).unwrap();
     let (code, _) = env.reconcile(&[]);
@@ -2437,15 +2449,19 @@ fn a_refusal_stays_in_status_through_failed_and_killed_runs_until_allowed() {
     assert_eq!(doc["idps"][0]["last_run"]["error_kind"], "invalid");
     assert_eq!(doc["idps"][0]["refusal"]["allow"], allow.as_str());
 
-    // A run killed after its read (of the refused, empty export) leaves the refusal too.
-    env.write_export("corp.json", &json!({"users": [], "groups": []}));
     #[cfg(feature = "failpoints")]
     {
-        let mut run = crate::armed::Armed::spawn(&env, &["reconcile"], "sync::after_reads=halt");
-        assert!(run.reached("sync::after_reads"));
-        run.kill();
-        assert_eq!(status(&env)["idps"][0]["refusal"]["allow"], allow.as_str());
+        let conn = open(&env.state_path());
+        let closed: (String, String) = conn
+            .query_row(
+                "SELECT r.outcome, i.outcome FROM runs r JOIN run_idps i ON i.run_id = r.id WHERE r.id = ?1",
+                [&killed],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(closed, ("interrupted".to_owned(), "interrupted".to_owned()));
     }
+    env.write_export("corp.json", &json!({"users": [], "groups": []}));
 
     // Only a run that applies the IdP resolves it: the allow command, run as printed.
     let words: Vec<&str> = allow.split(' ').collect();

@@ -153,6 +153,14 @@ fn assert_consistent(state: &Path) {
         })
         .unwrap();
     assert_eq!(orphans, 0, "memberships naming no group or user");
+    let index: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'memberships_by_user'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 1, "the by-user index a bulk load rebuilds is there");
     type Key = (i64, i64, i64);
     let rows = |sql: &str| -> Vec<(Key, i64, i64)> {
         let mut stmt = conn.prepare(sql).unwrap();
@@ -199,6 +207,18 @@ fn run_rows(state: &Path) -> BTreeMap<String, String> {
     let conn = rusqlite::Connection::open(state).unwrap();
     let mut stmt = conn.prepare("SELECT id, outcome FROM runs").unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Per IdP of run `id`: its outcome.
+fn idp_outcomes(state: &Path, id: &str) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(state).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT idp, outcome FROM run_idps WHERE run_id = ?1 ORDER BY idp")
+        .unwrap();
+    stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
@@ -266,6 +286,16 @@ fn kill_run_at(point: &str, hit: u32, left: Left) {
     assert_consistent(&state);
     assert_eq!(run_rows(&state)[&dead[0]], "interrupted");
     assert!(running(&state).is_empty());
+    // Per IdP, the dead run's record says what became of each.
+    let expected_idps = match left {
+        Left::Nothing => [("corp", "interrupted"), ("hr", "interrupted")],
+        Left::CorpOnly => [("corp", "applied"), ("hr", "interrupted")],
+        Left::Everything => [("corp", "applied"), ("hr", "applied")],
+    };
+    assert_eq!(
+        idp_outcomes(&state, &dead[0]),
+        expected_idps.map(|(i, o)| (i.to_owned(), o.to_owned()))
+    );
     let (code, again) = env.reconcile(&["--dry-run"]);
     assert_eq!(code, 0);
     assert_eq!(
@@ -430,23 +460,35 @@ fn a_plan_killed_after_its_commit_is_applied_once() {
 // Random kills during a large apply
 // ---------------------------------------------------------------------------------------------
 
-/// IdPs of the smoke test, users per IdP group and IdP groups per IdP: 4 × 5,000 × 10 = 200,000.
-const SMOKE_IDPS: usize = 4;
-const SMOKE_USERS: usize = 5_000;
+/// Users of each IdP of the smoke test, each in all ten of its IdP groups: the first IdP's
+/// 100,000 adds take the bulk path (index rebuilt, foreign-key lookups skipped), the others' 34,000
+/// each the row-by-row one; 202,000 in all.
+const SMOKE_USERS: [usize; 4] = [10_000, 3_400, 3_400, 3_400];
 const SMOKE_GROUPS: usize = 10;
-const SMOKE_CHANGES: usize = SMOKE_IDPS * SMOKE_USERS * SMOKE_GROUPS;
-/// Statements of rows the apply writes (256 rows each), so a kill point can be drawn among them.
-const SMOKE_STATEMENTS: u64 = (SMOKE_IDPS * (SMOKE_USERS * SMOKE_GROUPS).div_ceil(256)) as u64;
+const SMOKE_CHANGES: usize = 202_000;
 
-/// Four file IdPs, each with ten groups of the same 5,000 users, mapped onto forty declared groups.
+/// Memberships each IdP holds once applied.
+fn smoke_per_idp(i: usize) -> usize {
+    SMOKE_USERS[i] * SMOKE_GROUPS
+}
+
+/// Statements of rows the apply writes (256 rows each), so a kill point can be drawn among them.
+fn smoke_statements() -> u64 {
+    (0..SMOKE_USERS.len())
+        .map(|i| smoke_per_idp(i).div_ceil(256) as u64)
+        .sum()
+}
+
+/// Four file IdPs, each with ten groups of its users, mapped onto forty declared groups.
 fn smoke_env() -> Env {
+    assert_eq!((0..4).map(smoke_per_idp).sum::<usize>(), SMOKE_CHANGES);
     let env = Env::empty();
     let mut config = String::from("[daemon]\nstate = \"state/idpsync.db\"\nrun_wait = 5\n");
-    let users: Vec<Value> = (0..SMOKE_USERS)
-        .map(|u| json!({"id": format!("u{u}"), "email": format!("user{u}@example.com")}))
-        .collect();
-    let all: Vec<String> = (0..SMOKE_USERS).map(|u| format!("u{u}")).collect();
-    for i in 0..SMOKE_IDPS {
+    for (i, &count) in SMOKE_USERS.iter().enumerate() {
+        let users: Vec<Value> = (0..count)
+            .map(|u| json!({"id": format!("u{u}"), "email": format!("user{u}@example.com")}))
+            .collect();
+        let all: Vec<String> = (0..count).map(|u| format!("u{u}")).collect();
         config.push_str(&format!(
             "\n[[idp]]\nname = \"idp{i}\"\nkind = \"file\"\npath = \"idp{i}.json\"\n"
         ));
@@ -478,7 +520,7 @@ fn per_source(state: &Path) -> BTreeMap<String, usize> {
     counts
 }
 
-/// SPEC §1 invariant 9 at scale: a reconcile of 200,000 adds over four IdPs, from an empty store,
+/// SPEC §1 invariant 9 at scale: a reconcile of 202,000 adds over four IdPs, from an empty store,
 /// killed at 20 random moments of its apply (a random statement of rows, then a random few
 /// hundred microseconds more, so the kill lands anywhere: amid rows, in a commit, between IdPs).
 /// After every kill each IdP's part is there whole or not at all and audited once; every fourth
@@ -498,11 +540,10 @@ fn random_kills_during_a_large_apply_lose_and_double_nothing() {
     let mut rng = fastrand::Rng::with_seed(seed);
     let env = smoke_env();
     let state = env.state_path();
-    let per_idp = SMOKE_USERS * SMOKE_GROUPS;
     let mut landed = BTreeMap::new();
     for round in 0..20 {
         let _ = std::fs::remove_dir_all(env.path("state"));
-        let statement = rng.u64(1..=SMOKE_STATEMENTS);
+        let statement = rng.u64(1..=smoke_statements());
         let extra = std::time::Duration::from_micros(rng.u64(0..500));
         let mut run = Armed::spawn(
             &env,
@@ -518,11 +559,14 @@ fn random_kills_during_a_large_apply_lose_and_double_nothing() {
         assert_consistent(&state);
         let counts = per_source(&state);
         for (source, n) in &counts {
+            let i: usize = source.trim_start_matches("idp:idp").parse().unwrap();
             assert_eq!(
-                *n, per_idp,
+                *n,
+                smoke_per_idp(i),
                 "round {round} (seed {seed}): {source} holds a partial apply"
             );
         }
+        let committed: usize = counts.values().sum();
         *landed.entry(counts.len()).or_insert(0) += 1;
         assert_eq!(
             running(&state).len(),
@@ -538,7 +582,7 @@ fn random_kills_during_a_large_apply_lose_and_double_nothing() {
             );
             assert_eq!(
                 doc["summary"]["adds"].as_u64().unwrap() as usize,
-                SMOKE_CHANGES - counts.len() * per_idp,
+                SMOKE_CHANGES - committed,
                 "round {round} (seed {seed}): the restart applied only what was missing"
             );
             assert_eq!(per_source(&state).values().sum::<usize>(), SMOKE_CHANGES);
@@ -550,6 +594,10 @@ fn random_kills_during_a_large_apply_lose_and_double_nothing() {
         }
     }
     eprintln!("seed {seed}: IdPs committed when killed → rounds: {landed:?}");
+    assert!(
+        landed.len() > 1,
+        "seed {seed}: every kill landed at the same step ({landed:?})"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -935,6 +935,84 @@ async fn service_stuck_in_a_run(env: &Env) -> (Service, BlackHole, TcpStream) {
     (service, hole, connection)
 }
 
+/// SPEC §1 invariant 10: a reload during a run that stops serving a stage takes effect at the
+/// run's commits — the run's changes into that stage are dropped (audited, counted), never
+/// written, while the rest applies. The black hole holds the run in its read until the test closes
+/// the connection, so the reload lands between the plan's load and its commit on every machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_stops_serving_a_stage_drops_the_runs_changes_into_it() {
+    let env = service_env(YEARLY);
+    let hole = BlackHole::open();
+    env.write_config(&config_with(
+        &daemon_keys(YEARLY),
+        &hole.idp("blackhole", "3600s"),
+    ));
+    let service = start(&env).await;
+    let connection = hole.wait_connected();
+    // The new configuration serves production only: qa's group and mapping go with the stage.
+    let without_qa = config_with(
+        &format!("{}stages = [\"production\"]\n", daemon_keys(YEARLY)),
+        &hole.idp("blackhole", "3600s"),
+    )
+    .replace(
+        "[[group]]\nname = \"Testers\"\nstage = \"qa\"\nroles = [\"Dash/Editor\"]\n",
+        "",
+    )
+    .replace(
+        "[[mapping]]\nidp = \"corp\"\nidp_group = \"g-eng\"\ngroup = \"Testers\"\nstage = \"qa\"\n",
+        "",
+    );
+    assert!(!without_qa.contains("\"qa\""), "{without_qa}");
+    replace_file(&env.config_path(), &without_qa);
+    service
+        .reload()
+        .expect("the configuration without qa is valid");
+    // The black hole's read fails; the run goes on to commit corp's part.
+    drop(connection);
+    eventually("the run to finish", || {
+        let runs = run_records(&env);
+        match runs.first() {
+            Some((_, _, true)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    stop(service).await;
+    let conn = state_db(&env);
+    let rows = |sql: &str| -> Vec<String> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        rows(
+            "SELECT g.stage || '/' || u.key FROM memberships m JOIN groups g ON g.id = m.group_id JOIN users u ON u.id = m.user_id ORDER BY 1"
+        ),
+        ["production/ana@example.com", "production/ben@example.com"],
+        "Marketing applied, nothing written into qa"
+    );
+    assert_eq!(
+        rows(
+            "SELECT op || ' ' || stage || '/' || \"group\" || ' ' || user || ': ' || detail FROM (SELECT a.op, d.stage, d.name AS \"group\", u.key AS user, a.detail FROM audit a JOIN users u ON u.id = a.user_id JOIN groups d ON d.id = a.group_id WHERE a.op = 'drop') ORDER BY 1"
+        ),
+        [
+            "drop qa/Testers ben@example.com: add of idp:corp for ben@example.com dropped at commit: the group's stage is no longer served",
+            "drop qa/Testers cid@example.com: add of idp:corp for cid@example.com dropped at commit: the group's stage is no longer served",
+        ]
+    );
+    let summary: String = conn
+        .query_row("SELECT report FROM runs", [], |r| r.get(0))
+        .unwrap();
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(
+        (summary["adds"].clone(), summary["dropped"].clone()),
+        (json!(2), json!(2)),
+        "{summary}"
+    );
+}
+
 /// The embedded store's journal is its transaction: each IdP's changes commit in one
 /// transaction, so a run stopped midway leaves either an IdP's changes whole or none of them,
 /// and "the next start finishes the journal" means here that the next run applies what the
