@@ -268,3 +268,5 @@ pub fn rfc3339(unix: i64) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;
