@@ -38,6 +38,31 @@ fn env() -> Env {
     env
 }
 
+/// [`env`] after `groups create Operators` and a reconcile that made ana and ben its mapped members.
+fn reconciled() -> Env {
+    let env = env();
+    env.run(&["groups", "create", "Operators", "--stage", "production"])
+        .expect(0);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["summary"]["adds"], 2);
+    env
+}
+
+/// `groups update FROM --stage production --rename TO`, the seed's "update the group name" flow.
+fn rename(env: &Env, from: &str, to: &str) {
+    env.run(&[
+        "groups",
+        "update",
+        from,
+        "--stage",
+        "production",
+        "--rename",
+        to,
+    ])
+    .expect(0);
+}
+
 fn status(env: &Env) -> (String, Value) {
     let text = env.run(&["status"]);
     text.expect(0);
@@ -48,24 +73,8 @@ fn status(env: &Env) -> (String, Value) {
 
 #[test]
 fn a_renamed_group_keeps_its_mapped_members_and_the_mapping_warns() {
-    let env = env();
-    env.run(&["groups", "create", "Operators", "--stage", "production"])
-        .expect(0);
-    let (code, doc) = env.reconcile(&[]);
-    assert_eq!(code, 0, "{doc:#}");
-    assert_eq!(doc["summary"]["adds"], 2);
-
-    // The seed's "update the group name" flow.
-    env.run(&[
-        "groups",
-        "update",
-        "Operators",
-        "--stage",
-        "production",
-        "--rename",
-        "Ops-Team",
-    ])
-    .expect(0);
+    let env = reconciled();
+    rename(&env, "Operators", "Ops-Team");
     let (code, doc) = env.reconcile(&[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(doc["removes"], json!([]), "the mapping followed the rename");
@@ -134,20 +143,8 @@ fn a_renamed_group_keeps_its_mapped_members_and_the_mapping_warns() {
 
 #[test]
 fn a_new_group_that_takes_a_former_name_takes_its_mappings_over() {
-    let env = env();
-    env.run(&["groups", "create", "Operators", "--stage", "production"])
-        .expect(0);
-    env.reconcile(&[]);
-    env.run(&[
-        "groups",
-        "update",
-        "Operators",
-        "--stage",
-        "production",
-        "--rename",
-        "Ops-Team",
-    ])
-    .expect(0);
+    let env = reconciled();
+    rename(&env, "Operators", "Ops-Team");
     // A new "Operators": the mapping names it now, so the members move there.
     env.run(&["groups", "create", "operators", "--stage", "production"])
         .expect(0);
@@ -173,22 +170,9 @@ fn a_new_group_that_takes_a_former_name_takes_its_mappings_over() {
 
 #[test]
 fn renaming_back_and_deleting_forget_former_names() {
-    let env = env();
-    env.run(&["groups", "create", "Operators", "--stage", "production"])
-        .expect(0);
-    env.reconcile(&[]);
-    for (from, to) in [("Operators", "Ops-Team"), ("Ops-Team", "Operators")] {
-        env.run(&[
-            "groups",
-            "update",
-            from,
-            "--stage",
-            "production",
-            "--rename",
-            to,
-        ])
-        .expect(0);
-    }
+    let env = reconciled();
+    rename(&env, "Operators", "Ops-Team");
+    rename(&env, "Ops-Team", "Operators");
     let check = env.run(&["check"]);
     assert!(
         !check.stdout.contains("WARNING"),
@@ -196,16 +180,7 @@ fn renaming_back_and_deleting_forget_former_names() {
         check.stdout
     );
     // Renamed away and deleted: the mapping has no group; nothing is resolved through a ghost.
-    env.run(&[
-        "groups",
-        "update",
-        "Operators",
-        "--stage",
-        "production",
-        "--rename",
-        "Gone",
-    ])
-    .expect(0);
+    rename(&env, "Operators", "Gone");
     env.run(&[
         "groups",
         "delete",
