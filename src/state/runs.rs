@@ -43,10 +43,6 @@ pub enum NotApplied<'a> {
 pub struct Refusal<'a> {
     /// `empty` or `removals`.
     pub guard: &'a str,
-    /// The removals the plan held.
-    pub removals: u64,
-    /// The most the guard lets through.
-    pub limit: u64,
     /// Why, in words.
     pub detail: &'a str,
     /// The exact command that lets it through.
@@ -230,29 +226,19 @@ impl State {
             ],
         )
         .map_err(err)?;
-        match (what, refusal) {
-            (_, Some(r)) => {
+        match what {
+            NotApplied::Refused(r) => {
                 tx.execute(
-                    "INSERT OR REPLACE INTO refusals (idp, run_id, at, guard, removals, \"limit\", detail, allow)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        idp.as_str(),
-                        run_id,
-                        unix_now(),
-                        r.guard,
-                        r.removals as i64,
-                        r.limit as i64,
-                        r.detail,
-                        r.allow
-                    ],
+                    "INSERT OR REPLACE INTO refusals (idp, run_id, guard, detail, allow) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![idp.as_str(), run_id, r.guard, r.detail, r.allow],
                 )
                 .map_err(err)?;
             }
-            (NotApplied::Unchanged { .. }, None) => {
+            NotApplied::Unchanged { .. } => {
                 tx.execute("DELETE FROM refusals WHERE idp = ?1", [idp.as_str()])
                     .map_err(err)?;
             }
-            _ => {}
+            NotApplied::Failed(_) | NotApplied::Interrupted(_) => {}
         }
         tx.commit().map_err(err)
     }

@@ -204,15 +204,12 @@ CREATE TABLE former_names (
 CREATE TABLE refusals (
     idp         TEXT PRIMARY KEY,
     run_id      TEXT NOT NULL,
-    at          INTEGER NOT NULL,
     guard       TEXT NOT NULL,
-    removals    INTEGER NOT NULL,
-    "limit"     INTEGER NOT NULL,
     detail      TEXT NOT NULL,
     allow       TEXT NOT NULL
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO refusals (idp, run_id, at, guard, removals, "limit", detail, allow)
-    SELECT i.idp, i.run_id, r.started_at, i.guard, 0, 0, coalesce(i.detail, ''), coalesce(i.allow, '')
+INSERT OR IGNORE INTO refusals (idp, run_id, guard, detail, allow)
+    SELECT i.idp, i.run_id, i.guard, coalesce(i.detail, ''), coalesce(i.allow, '')
     FROM run_idps i JOIN runs r ON r.id = i.run_id
     WHERE i.outcome = 'refused' AND r.rowid = (
         SELECT max(r2.rowid) FROM run_idps i2 JOIN runs r2 ON r2.id = i2.run_id

@@ -20,7 +20,7 @@ fn version_3_file(path: &Path) -> rusqlite::Connection {
 }
 
 /// Migration 4 removes, and audits, the memberships an earlier race left in a deleted group,
-/// keeps the rest, and renames the outcome `ok` to `applied`.
+/// keeps the rest, renames the outcome `ok` to `applied`, and keeps a refusal still pending.
 #[test]
 fn the_upgrade_removes_and_audits_memberships_of_deleted_groups() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,7 +34,9 @@ fn the_upgrade_removes_and_audits_memberships_of_deleted_groups() {
              INSERT INTO causes (id, idp_group) VALUES (1, 'g1');
              INSERT INTO memberships (group_id, user_id, source, cause) VALUES (1, 1, 1, 1), (2, 1, 1, 1);
              INSERT INTO deleted_groups (id, stage, name, norm, deleted_at) VALUES (2, 'production', 'V1', 'v1', 0);
-             INSERT INTO runs (id, actor, started_at, outcome) VALUES ('r0', 'cli:t', 0, 'ok');",
+             INSERT INTO runs (id, actor, started_at, outcome) VALUES ('r0', 'cli:t', 0, 'ok');
+             INSERT INTO run_idps (run_id, idp, outcome, adds, removes, detail, guard, allow)
+                 VALUES ('r0', 'corp', 'refused', 0, 0, '12 removals exceed', 'removals', 'idpsync reconcile --idp corp --allow-removals 12');",
         )
         .unwrap();
     }
@@ -65,6 +67,15 @@ fn the_upgrade_removes_and_audits_memberships_of_deleted_groups() {
         .query_row("SELECT outcome FROM runs", [], |r| r.get(0))
         .unwrap();
     assert_eq!(outcome, "applied");
+    let refusal = state
+        .pending_refusal(&IdpName::parse("corp").unwrap())
+        .unwrap()
+        .expect("the refusal of the last run of corp stays pending");
+    assert_eq!(
+        (refusal.run_id.as_str(), refusal.guard.as_str()),
+        ("r0", "removals")
+    );
+    assert!(refusal.allow.ends_with("--allow-removals 12"));
 }
 
 /// A read-only command on a file of an older idpsync upgrades it first, then reads it.

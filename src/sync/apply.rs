@@ -145,8 +145,6 @@ pub(super) fn apply_plan(
                 if let Some(r) = plan.refused.iter().find(|r| r.idp == read.name) {
                     let refusal = Refusal {
                         guard: r.guard.as_str(),
-                        removals: r.removals,
-                        limit: r.limit,
                         detail: &r.detail,
                         allow: &r.allow,
                         skipped_users: skipped(read),
