@@ -12,6 +12,7 @@
 //! | [`mappings`] | where a mapping's group resolves: its name, or a former name of a renamed group | do I/O |
 //! | [`progress`] | the counts a run reports as it goes | draw anything |
 //! | [`reconcile`] | desired + current + policy → plan with per-IdP refusals | do I/O or read the clock |
+//! | [`client`] | outbound HTTPS: TLS options, retries with backoff, per-run retry budget | log a header or a body |
 //! | [`source`] | reading IdPs into checked directories, complete or failed | write state |
 //! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
 //! | [`sync`] | `sync_once`: the one place I/O meets the core | hold a store transaction while reading IdPs |
@@ -25,6 +26,7 @@
 
 pub mod alloc;
 pub mod cli;
+pub mod client;
 pub mod commands;
 pub mod config;
 pub mod directory;

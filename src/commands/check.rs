@@ -1,7 +1,7 @@
 //! `idpsync check [--connect]`.
 
 use crate::config::{Config, IdpKind, StoreConfig};
-use crate::source::{Source, SourceRead};
+use crate::source::Source;
 
 /// Prints what the configuration holds; with `connect`, reads every IdP (exit 1 if one fails).
 pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
@@ -53,24 +53,18 @@ pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
         match &idp.kind {
             IdpKind::File { path } => print!("  idp {}: file {}", idp.name, path.display()),
             IdpKind::Ldap(ldap) => print!("  idp {}: ldap {}", idp.name, ldap.url),
+            IdpKind::AzureAd(azure) => print!(
+                "  idp {}: azure_ad tenant {} at {}",
+                idp.name, azure.tenant_id, azure.graph_url
+            ),
+            IdpKind::Okta(okta) => print!("  idp {}: okta {}", idp.name, okta.org_url),
         }
         if !connect {
             println!();
             continue;
         }
-        // The same read a run makes, never shortcut.
-        let read = Source::build(idp).read(None).await;
-        match read.map_err(|e| e.to_string()).and_then(|r| match r {
-            SourceRead::Changed { directory, .. } => Ok(directory),
-            SourceRead::Unchanged => Err("unexpectedly unchanged".to_owned()),
-        }) {
-            Ok(d) => println!(
-                ": {} users ({} usable, {} without a user key), {} groups",
-                d.users_total,
-                d.users.len(),
-                d.skipped_users,
-                d.groups.len()
-            ),
+        match Source::build(idp).check().await {
+            Ok(found) => println!(": {found}"),
             Err(e) => {
                 println!(": FAILED: {e}");
                 failed = true;

@@ -4,6 +4,8 @@
 //! model rules and resolves paths and secrets; the rest of the program receives only these typed
 //! values. Errors name the file, the line and the key (or the environment variable).
 
+mod cloud;
+mod http;
 mod ldap;
 mod reader;
 mod secret;
@@ -17,6 +19,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use toml_edit::TableLike;
 
+pub use cloud::{AzureAdConfig, AzureCredential, OktaConfig, OktaCredential};
+pub use http::{HttpConfig, check_url};
 pub use ldap::LdapConfig;
 pub use reader::{ConfigError, Origin};
 use reader::{Doc, Section, entries};
@@ -145,6 +149,10 @@ pub enum IdpKind {
     },
     /// An LDAP directory: OpenLDAP or Active Directory.
     Ldap(Box<LdapConfig>),
+    /// Microsoft Entra ID, read through Microsoft Graph.
+    AzureAd(Box<AzureAdConfig>),
+    /// An Okta org, read through its management API.
+    Okta(Box<OktaConfig>),
 }
 
 /// `[idp.oidc]`: how ID tokens of this IdP are read at login.

@@ -198,14 +198,13 @@ pub(super) fn read_idp(
             }
         }
         "ldap" => IdpKind::Ldap(Box::new(super::ldap::read(&mut s, dir, env)?)),
-        "azure_ad" | "okta" | "oidc" => {
+        "azure_ad" => IdpKind::AzureAd(Box::new(super::cloud::read_azure_ad(&mut s, dir, env)?)),
+        "okta" => IdpKind::Okta(Box::new(super::cloud::read_okta(&mut s, dir, env)?)),
+        "oidc" => {
             return Err(s.error_from(
                 "kind",
                 &kind_value.origin,
-                format!(
-                    "IdP kind {:?} is not available in this version yet; use \"file\" or \"ldap\"",
-                    kind_value.value
-                ),
+                "IdP kind \"oidc\" (login-time only) is not available in this version yet; use file, ldap, azure_ad or okta",
             ));
         }
         other => {
@@ -253,6 +252,30 @@ pub(super) fn read_idp(
                 ),
             ));
         }
+        (IdpKind::AzureAd(_), None) => "mail".to_owned(),
+        (IdpKind::AzureAd(_), Some(v)) => match v.value.as_str() {
+            "mail" => "mail".to_owned(),
+            "upn" | "userPrincipalName" => "upn".to_owned(),
+            other => {
+                return Err(s.error_from(
+                    "user_key",
+                    &v.origin,
+                    format!("an azure_ad IdP takes the user key from mail or upn, not {other:?}"),
+                ));
+            }
+        },
+        (IdpKind::Okta(_), None) => "profile.email".to_owned(),
+        (IdpKind::Okta(_), Some(v)) => match v.value.as_str() {
+            "email" | "profile.email" => "profile.email".to_owned(),
+            "login" | "profile.login" => "profile.login".to_owned(),
+            other => {
+                return Err(s.error_from(
+                    "user_key",
+                    &v.origin,
+                    format!("an okta IdP takes the user key from email or login, not {other:?}"),
+                ));
+            }
+        },
     };
     let oidc = match s.table("oidc")? {
         None => None,

@@ -5,9 +5,16 @@
 //! a partial read: a failure anywhere fails the whole read, and the IdP then contributes nothing to
 //! the run (SPEC §1 invariant 4). Sources never touch the state file.
 
+pub mod collect;
 pub mod file;
+pub mod graph;
 pub mod ldap;
+pub mod okta;
+pub mod token;
 
+use futures_util::FutureExt;
+
+use crate::client::Response;
 use crate::config::{IdpConfig, IdpKind};
 use crate::directory::Directory;
 use crate::model::{Failure, FailureKind};
@@ -53,12 +60,16 @@ pub enum SourceRead {
 }
 
 /// A configured IdP, ready to read.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Source {
     /// A directory export on disk.
     File(file::FileSource),
     /// An LDAP directory.
     Ldap(Box<ldap::LdapSource>),
+    /// Entra ID through Microsoft Graph.
+    AzureAd(Box<graph::GraphSource>),
+    /// An Okta org.
+    Okta(Box<okta::OktaSource>),
 }
 
 impl Source {
@@ -71,6 +82,35 @@ impl Source {
             IdpKind::Ldap(ldap) => {
                 Source::Ldap(Box::new(ldap::LdapSource::new(ldap, &config.user_key)))
             }
+            IdpKind::AzureAd(azure) => Source::AzureAd(Box::new(graph::GraphSource::new(
+                azure,
+                config.nested,
+                &config.user_key,
+            ))),
+            IdpKind::Okta(okta) => {
+                Source::Okta(Box::new(okta::OktaSource::new(okta, &config.user_key)))
+            }
+        }
+    }
+
+    /// `check --connect`: what a quick look at the IdP found. File and LDAP IdPs are read whole
+    /// (the same read a run makes); cloud IdPs get a token and count their groups without
+    /// reading members.
+    pub async fn check(&self) -> Result<String, SourceError> {
+        let read = match self {
+            Source::AzureAd(graph) => return graph.check().await,
+            Source::Okta(okta) => return okta.check().await,
+            Source::File(_) | Source::Ldap(_) => self.read(None).await?,
+        };
+        match read {
+            SourceRead::Changed { directory: d, .. } => Ok(format!(
+                "{} users ({} usable, {} without a user key), {} groups",
+                d.users_total,
+                d.users.len(),
+                d.skipped_users,
+                d.groups.len()
+            )),
+            SourceRead::Unchanged => Err(SourceError::Invalid("unexpectedly unchanged".to_owned())),
         }
     }
 
@@ -79,6 +119,8 @@ impl Source {
         match self {
             Source::File(file) => file.export().await,
             Source::Ldap(ldap) => ldap.export().await,
+            Source::AzureAd(graph) => graph.export().await,
+            Source::Okta(okta) => okta.export().await,
         }
     }
 
@@ -87,6 +129,17 @@ impl Source {
         match self {
             Source::File(file) => file.requests(),
             Source::Ldap(ldap) => ldap.requests(),
+            Source::AzureAd(graph) => graph.requests(),
+            Source::Okta(okta) => okta.requests(),
+        }
+    }
+
+    /// Answers so far that throttled us (429) or said the service was busy (503).
+    pub fn throttles(&self) -> u64 {
+        match self {
+            Source::File(_) | Source::Ldap(_) => 0,
+            Source::AzureAd(graph) => graph.throttles(),
+            Source::Okta(okta) => okta.throttles(),
         }
     }
 
@@ -96,6 +149,38 @@ impl Source {
         match self {
             Source::File(file) => file.read_if_changed(unchanged_if).await,
             Source::Ldap(ldap) => ldap.read_if_changed(unchanged_if).await,
+            Source::AzureAd(graph) => graph.read_if_changed(unchanged_if).boxed().await,
+            Source::Okta(okta) => okta.read_if_changed(unchanged_if).boxed().await,
         }
     }
+}
+
+/// A cloud API's response that is not 2xx as the failure it means, with the service's error code.
+fn answered(response: Response) -> Result<Response, SourceError> {
+    let status = response.status;
+    if status.is_success() {
+        return Ok(response);
+    }
+    let message = format!("{}: {}", response.what, response.error_summary());
+    Err(match status.as_u16() {
+        401 | 403 => SourceError::Unauthorized(message),
+        // A page that vanished mid-read (an expired cursor, a group deleted meanwhile): the next
+        // run reads again.
+        404 | 410 => SourceError::Unavailable(message),
+        s if s >= 500 => SourceError::Unavailable(message),
+        _ => SourceError::Invalid(message),
+    })
+}
+
+/// Percent-encodes a URL path segment (everything but RFC 3986's unreserved characters).
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

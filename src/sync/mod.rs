@@ -413,7 +413,7 @@ fn stats(
             outcome,
             seconds: read.seconds,
             requests: read.requests,
-            throttles: 0,
+            throttles: read.throttles,
         })
         .collect()
 }

@@ -27,6 +27,8 @@ pub(super) struct Read {
     pub(super) seconds: f64,
     /// Requests the read sent.
     pub(super) requests: u64,
+    /// Answers that throttled the read (429, 503).
+    pub(super) throttles: u64,
     pub(super) _lock: Option<RunLock>,
 }
 
@@ -94,6 +96,7 @@ pub(super) async fn read_idps(
                         unchanged: None,
                         seconds: 0.0,
                         requests: 0,
+                        throttles: 0,
                         _lock: None,
                     }
                 }
@@ -113,7 +116,11 @@ async fn read_one(
     let started = std::time::Instant::now();
     let source = Source::build(idp);
     let read = source.read(unchanged_if).await;
-    let (seconds, requests) = (started.elapsed().as_secs_f64(), source.requests());
+    let (seconds, requests, throttles) = (
+        started.elapsed().as_secs_f64(),
+        source.requests(),
+        source.throttles(),
+    );
     let (result, fingerprint, unchanged) = match read {
         Ok(SourceRead::Unchanged) => {
             info!(idp = %idp.name, "Unchanged since its last applied read; nothing to do (--full reads it anyway).");
@@ -146,6 +153,7 @@ async fn read_one(
         unchanged,
         seconds,
         requests,
+        throttles,
         _lock: lock,
     }
 }

@@ -16,6 +16,8 @@
 //! - `service`: `idpsync run` in-process and as a child process: schedule, read API,
 //!   reload, stop, notify, metrics, secrets kept out of logs.
 //! - `systemd`: the unit verifies and is hardened; the example configuration checks.
+//! - `graph`, `okta`, with `cloud`: the Entra ID and Okta IdPs against the fake servers of the
+//!   `fakes` crate.
 //! - `ad`, with `fake_ad`: the LDAP IdP in Active Directory mode against a fake AD (ldap3_proto).
 
 mod ad;
@@ -23,10 +25,12 @@ mod admin;
 mod armed;
 mod bad_input;
 mod cli;
+mod cloud;
 mod common;
 mod crash;
 mod cut_proxy;
 mod fake_ad;
+mod graph;
 mod ldap;
 mod ldap_fixture;
 mod lock;
