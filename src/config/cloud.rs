@@ -243,9 +243,12 @@ fn thumbprint(path: &Path) -> Result<String, String> {
 
 /// Checks the PEM private key parses: RSA always, EC P-256 where `ec_allowed`.
 fn check_key(key: &SecretString, ec_allowed: bool) -> Result<(), String> {
+    use rustls_pki_types::pem::PemObject;
     let pem = key.expose_secret().as_bytes();
-    if jsonwebtoken::EncodingKey::from_rsa_pem(pem).is_ok()
-        || (ec_allowed && jsonwebtoken::EncodingKey::from_ec_pem(pem).is_ok())
+    // jsonwebtoken takes a certificate's public key as well: insist on a private key first.
+    if rustls_pki_types::PrivateKeyDer::from_pem_slice(pem).is_ok()
+        && (jsonwebtoken::EncodingKey::from_rsa_pem(pem).is_ok()
+            || (ec_allowed && jsonwebtoken::EncodingKey::from_ec_pem(pem).is_ok()))
     {
         return Ok(());
     }

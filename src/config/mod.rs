@@ -348,4 +348,6 @@ impl ConfigError {
 }
 
 #[cfg(test)]
+mod cloud_tests;
+#[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-const BASE: &str = r#"
+pub(super) const BASE: &str = r#"
 [daemon]
 state = "state/idpsync.db"
 
@@ -28,7 +28,7 @@ group = "Marketing"
 stage = "production"
 "#;
 
-fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+pub(super) fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -291,9 +291,9 @@ fn cron_and_kinds_are_validated() {
         err.contains(":3: daemon.schedule: invalid cron expression"),
         "{err}"
     );
-    let err = error(&BASE.replace("kind = \"file\"", "kind = \"okta\""));
+    let err = error(&BASE.replace("kind = \"file\"", "kind = \"oidc\""));
     assert!(
-        err.contains("idp[corp].kind: IdP kind \"okta\" is not available in this version yet"),
+        err.contains("idp[corp].kind: IdP kind \"oidc\" (login-time only) is not available"),
         "{err}"
     );
     let err = error(&BASE.replace("[daemon]", "[store]\nkind = \"scim\"\n[daemon]"));
@@ -308,9 +308,11 @@ fn the_reference_configuration_lists_every_key_and_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/reference.toml");
     let env = [("IDPSYNC_REFERENCE_TOKEN".to_string(), "x".to_string())];
     let config = Config::load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.idps.len(), 2);
+    assert_eq!(config.idps.len(), 4);
     assert!(config.idps[0].oidc.is_some());
     assert!(matches!(&config.idps[1].kind, IdpKind::Ldap(l) if l.bind_password.is_some()));
+    assert!(matches!(&config.idps[2].kind, IdpKind::AzureAd(a) if a.http.max_concurrency == 4));
+    assert!(matches!(&config.idps[3].kind, IdpKind::Okta(o) if o.rate_limit_share == 0.5));
     assert!(config.apps.is_some() && !config.groups.is_empty() && !config.mappings.is_empty());
 }
 

@@ -34,6 +34,7 @@ mod graph;
 mod ldap;
 mod ldap_fixture;
 mod lock;
+mod okta;
 mod renames;
 mod scenario;
 mod service;

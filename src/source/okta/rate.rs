@@ -29,6 +29,9 @@ struct Window {
     ours: u32,
     /// Seconds from one reset to the next, as seen (Okta's windows are a minute).
     length: u64,
+    /// The last reset the server itself reported; `reset` differs from it once we have rolled
+    /// into the next window on our own clock and await the server's numbers for it.
+    reported: u64,
 }
 
 /// The pacing of one Okta org.
@@ -59,7 +62,7 @@ impl RateBudget {
             // The window has reset: the first response of the next one brings its numbers.
             *window = Window {
                 remaining: window.limit,
-                reset: window.reset + window.length,
+                reset: window.reset.max(window.reported) + window.length,
                 ours: 0,
                 ..*window
             };
@@ -109,30 +112,39 @@ impl Pacing for RateBudget {
         }
         let (limit, remaining) = (limit as u32, remaining as u32);
         let mut slot = self.window.lock().expect("no panics");
-        *slot = Some(match *slot {
-            // Responses of one window arrive out of order: keep the lowest remaining.
-            Some(w) if w.reset == reset => Window {
-                limit,
-                remaining: w.remaining.min(remaining),
-                ..w
-            },
-            // A response of a newer window than we counted: our count there starts now.
-            Some(w) if w.reset < reset => Window {
-                limit,
-                remaining,
-                reset,
-                ours: if now() < w.reset as f64 { w.ours } else { 1 },
-                length: (reset - w.reset).clamp(1, 3600),
-            },
-            Some(w) => w,
-            None => Window {
+        let Some(w) = slot.as_mut() else {
+            *slot = Some(Window {
                 limit,
                 remaining,
                 reset,
                 ours: 1,
                 length: 60,
-            },
-        });
+                reported: reset,
+            });
+            return;
+        };
+        if reset < w.reported || (reset == w.reported && w.reset != w.reported) {
+            // A late answer from a window already over.
+            return;
+        }
+        if reset > w.reported {
+            // The server's first answer in a newer window: it fixes the reset and the length.
+            // Our requests since we rolled over stay counted; if we had not rolled yet (our clock
+            // is behind), the request answered is the first of the window.
+            let rolled = w.reset != w.reported;
+            *w = Window {
+                limit,
+                remaining,
+                reset,
+                ours: if rolled { w.ours } else { 1 },
+                length: (reset - w.reported).clamp(1, 3600),
+                reported: reset,
+            };
+            return;
+        }
+        // Answers of one window arrive out of order: keep the lowest remaining.
+        w.limit = limit;
+        w.remaining = w.remaining.min(remaining);
     }
 
     fn wait_after(&self, status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
