@@ -18,4 +18,4 @@ pub mod okta;
 pub mod proxy;
 pub mod server;
 
-pub use server::Running;
+pub use server::{Running, Tls};

@@ -12,12 +12,14 @@ pub struct Running {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    https: bool,
 }
 
 impl Running {
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (or `https://` over TLS), without a trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -34,10 +36,29 @@ impl Drop for Running {
 
 /// Serves the router `make` builds (given the server's own base URL) until the handle drops.
 pub fn spawn(make: impl FnOnce(String) -> Router + Send + 'static) -> Running {
+    serve(make, None)
+}
+
+/// A server certificate chain and its key, PEM files.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// Its private key.
+    pub key: std::path::PathBuf,
+}
+
+/// Serves the router `make` builds (given `https://…` as its base URL) over TLS with `tls`.
+pub fn spawn_tls(make: impl FnOnce(String) -> Router + Send + 'static, tls: Tls) -> Running {
+    serve(make, Some(tls))
+}
+
+fn serve(make: impl FnOnce(String) -> Router + Send + 'static, tls: Option<Tls>) -> Running {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("local address");
     let (stop, stopped) = oneshot::channel::<()>();
+    let https = tls.is_some();
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -46,12 +67,23 @@ pub fn spawn(make: impl FnOnce(String) -> Router + Send + 'static) -> Running {
             .expect("a runtime");
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let router = make(format!("http://{addr}"));
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
+            match tls {
+                None => {
+                    let router = make(format!("http://{addr}"));
+                    let _ = axum::serve(listener, router)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                }
+                Some(tls) => {
+                    let router = make(format!("https://{addr}"));
+                    tokio::select! {
+                        _ = serve_tls(listener, router, tls) => {}
+                        _ = stopped => {}
+                    }
+                }
+            }
         });
         // Connections still open (a client mid-retry) are dropped with the runtime.
         runtime.shutdown_background();
@@ -60,5 +92,42 @@ pub fn spawn(make: impl FnOnce(String) -> Router + Send + 'static) -> Running {
         addr,
         stop: Some(stop),
         thread: Some(thread),
+        https,
+    }
+}
+
+/// Accepts TLS connections and serves `router` on each (HTTP/1.1 or HTTP/2).
+async fn serve_tls(listener: tokio::net::TcpListener, router: Router, tls: Tls) {
+    use rustls_pki_types::pem::PemObject;
+    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(&tls.cert)
+        .expect("a PEM certificate file")
+        .collect::<Result<_, _>>()
+        .expect("PEM certificates");
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(&tls.key).expect("a PEM key");
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("a certificate and its key");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let (acceptor, router) = (acceptor.clone(), router.clone());
+        tokio::spawn(async move {
+            // A client that refuses our certificate ends its handshake here.
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+        });
     }
 }

@@ -489,3 +489,34 @@ fn graph_export_and_a_proxy() {
         "every request went through the proxy"
     );
 }
+
+#[test]
+fn graph_over_tls_needs_the_ca_or_tls_insecure() {
+    let env = Env::empty();
+    crate::slapd::make_certificates(&env.path("tls"));
+    let tls = fakes::Tls {
+        cert: env.path("tls/cert.pem"),
+        key: env.path("tls/key.pem"),
+    };
+    let fake = FakeGraph::start_tls(tenant(), Switches::default(), tls);
+    assert!(fake.url().starts_with("https://127.0.0.1:"));
+    std::fs::write(env.path("entra.secret"), SECRET).unwrap();
+    // The system roots do not know the test CA: refused, never retried into success.
+    write(&env, &idp(&fake.url(), "max_retries = 0"));
+    crate::cloud::write_people(&env, &[]);
+    let (code, doc) = env.reconcile(&["--dry-run"]);
+    assert_eq!(code, 1, "{doc:#}");
+    let error = doc["failed_idps"][0]["error"].as_str().unwrap();
+    assert!(error.contains("invalid peer certificate"), "{error}");
+    assert_eq!(
+        read(&fake.counts().requests),
+        0,
+        "nothing was sent over an unverified connection"
+    );
+    for extra in ["ca_file = \"tls/ca.pem\"", "tls_insecure = true"] {
+        write(&env, &idp(&fake.url(), extra));
+        let (code, doc) = env.reconcile(&["--dry-run"]);
+        assert_eq!(code, 0, "{extra}: {doc:#}");
+        assert_eq!(changes(&doc["adds"]), EXPECTED, "{extra}");
+    }
+}

@@ -359,3 +359,47 @@ fn okta_check_connect_export_and_no_token_in_any_output() {
         }
     }
 }
+
+#[test]
+fn okta_over_tls_needs_the_ca_or_tls_insecure() {
+    let env = Env::empty();
+    crate::slapd::make_certificates(&env.path("tls"));
+    let tls = fakes::Tls {
+        cert: env.path("tls/cert.pem"),
+        key: env.path("tls/key.pem"),
+    };
+    let fake = FakeOkta::start_tls(org(), Switches::default(), tls);
+    std::fs::write(env.path("okta.token"), TOKEN).unwrap();
+    crate::cloud::write_people(&env, &[]);
+    write(&env, &idp(&fake.url(), &format!("{SSWS}max_retries = 0")));
+    let (code, doc) = env.reconcile(&["--dry-run"]);
+    assert_eq!(code, 1, "{doc:#}");
+    let error = doc["failed_idps"][0]["error"].as_str().unwrap();
+    assert!(error.contains("invalid peer certificate"), "{error}");
+    assert_eq!(read(&fake.counts().requests), 0);
+    for extra in ["ca_file = \"tls/ca.pem\"", "tls_insecure = true"] {
+        write(&env, &idp(&fake.url(), &format!("{SSWS}{extra}")));
+        let (code, doc) = env.reconcile(&["--dry-run"]);
+        assert_eq!(code, 0, "{extra}: {doc:#}");
+        assert_eq!(changes(&doc["adds"]), EXPECTED, "{extra}");
+    }
+}
+
+#[test]
+fn okta_through_a_proxy() {
+    let proxy = fakes::proxy::FakeProxy::start();
+    let (fake, env) = start(
+        org(),
+        Switches::default(),
+        &format!("{SSWS}proxy = \"{}\"", proxy.url()),
+        &[],
+    );
+    let (code, doc) = env.reconcile(&["--dry-run"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(changes(&doc["adds"]), EXPECTED);
+    assert_eq!(
+        proxy.forwarded(),
+        read(&fake.counts().requests),
+        "every request went through the proxy"
+    );
+}

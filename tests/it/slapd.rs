@@ -330,7 +330,7 @@ fn config(dir: &Path, tls: bool) -> String {
 
 /// A CA (`ca.pem`) and a server certificate it signed (`cert.pem`, `key.pem`) for 127.0.0.1, in
 /// `dir`. Two certificates because rustls refuses a self-signed certificate that is its own CA.
-fn make_certificates(dir: &Path) {
+pub fn make_certificates(dir: &Path) {
     std::fs::create_dir(dir).unwrap();
     std::fs::write(
         dir.join("leaf.ext"),

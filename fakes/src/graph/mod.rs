@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 pub use tenant::{Group, Member, Tenant, User};
 
-use crate::server::{Running, spawn};
+use crate::server::{Running, Tls, spawn, spawn_tls};
 
 /// Behaviours a test switches on. All off by default.
 #[derive(Debug, Clone)]
@@ -129,8 +129,17 @@ pub struct FakeGraph {
 impl FakeGraph {
     /// Serves `tenant` with `switches`.
     pub fn start(tenant: Tenant, switches: Switches) -> FakeGraph {
+        Self::serve(tenant, switches, None)
+    }
+
+    /// Serves `tenant` with `switches` over TLS (`https://127.0.0.1:PORT`).
+    pub fn start_tls(tenant: Tenant, switches: Switches, tls: Tls) -> FakeGraph {
+        Self::serve(tenant, switches, Some(tls))
+    }
+
+    fn serve(tenant: Tenant, switches: Switches, tls: Option<Tls>) -> FakeGraph {
         let (tx, rx) = std::sync::mpsc::channel();
-        let server = spawn(move |base| {
+        let make = move |base| {
             let state = Arc::new(State {
                 base,
                 tenant,
@@ -142,7 +151,11 @@ impl FakeGraph {
             });
             tx.send(state.clone()).expect("the starter waits");
             router(state)
-        });
+        };
+        let server = match tls {
+            None => spawn(make),
+            Some(tls) => spawn_tls(make, tls),
+        };
         let state = rx.recv().expect("the server started");
         FakeGraph { server, state }
     }

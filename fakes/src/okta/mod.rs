@@ -23,7 +23,7 @@ use serde_json::json;
 
 pub use org::{Group, Org, User};
 
-use crate::server::{Running, spawn};
+use crate::server::{Running, Tls, spawn, spawn_tls};
 
 /// How `Link` headers are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,8 +136,17 @@ pub struct FakeOkta {
 impl FakeOkta {
     /// Serves `org` with `switches`.
     pub fn start(org: Org, switches: Switches) -> FakeOkta {
+        Self::serve(org, switches, None)
+    }
+
+    /// Serves `org` with `switches` over TLS (`https://127.0.0.1:PORT`).
+    pub fn start_tls(org: Org, switches: Switches, tls: Tls) -> FakeOkta {
+        Self::serve(org, switches, Some(tls))
+    }
+
+    fn serve(org: Org, switches: Switches, tls: Option<Tls>) -> FakeOkta {
         let (tx, rx) = std::sync::mpsc::channel();
-        let server = spawn(move |base| {
+        let make = move |base| {
             let state = Arc::new(State {
                 base,
                 org,
@@ -157,7 +166,11 @@ impl FakeOkta {
                 .route("/api/v1/groups/{id}/users", get(pages::users))
                 .route("/_fake/stats", get(stats))
                 .with_state(state)
-        });
+        };
+        let server = match tls {
+            None => spawn(make),
+            Some(tls) => spawn_tls(make, tls),
+        };
         let state = rx.recv().expect("the server started");
         FakeOkta { server, state }
     }
