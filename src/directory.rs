@@ -124,7 +124,85 @@ enum Ref {
     Group(u32),
 }
 
+/// A group whose members a source already resolved to indexes into its user list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedGroup {
+    /// The IdP's group id.
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// Indexes into the user list given beside it.
+    pub users: Vec<u32>,
+}
+
 impl Directory {
+    /// Checks a read whose users are unique by id and whose groups name their members by index
+    /// into `users` (cloud sources resolve members as pages arrive, so no member is looked up by
+    /// id a second time). The checks of [`Directory::resolve`]: keys, disabled accounts, an id
+    /// used twice.
+    pub fn resolve_indexed(
+        users: &[SnapshotUser<&str>],
+        groups: Vec<IndexedGroup>,
+    ) -> Result<Directory, DirectoryError> {
+        let mut ids: HashMap<&str, ()> =
+            HashMap::with_capacity_and_hasher(users.len(), Default::default());
+        let mut usable = Vec::with_capacity(users.len());
+        let mut map = Vec::with_capacity(users.len());
+        let mut skipped_users = 0;
+        for user in users {
+            if ids.insert(user.id, ()).is_some() {
+                return Err(DirectoryError::DuplicateId(user.id.to_owned()));
+            }
+            map.push(match user.key.and_then(|k| UserKey::parse(k).ok()) {
+                None => {
+                    skipped_users += 1;
+                    None
+                }
+                Some(_) if !user.enabled => None,
+                Some(key) => {
+                    usable.push(DirectoryUser {
+                        id: user.id.to_owned(),
+                        key,
+                    });
+                    Some((usable.len() - 1) as u32)
+                }
+            });
+        }
+        let mut by_id = HashMap::with_capacity_and_hasher(groups.len(), Default::default());
+        let mut by_name: HashMap<String, Vec<usize>> =
+            HashMap::with_capacity_and_hasher(groups.len(), Default::default());
+        let mut out = Vec::with_capacity(groups.len());
+        for (index, group) in groups.into_iter().enumerate() {
+            if ids.contains_key(group.id.as_str()) || by_id.contains_key(&group.id) {
+                return Err(DirectoryError::DuplicateId(group.id));
+            }
+            let mut members: Vec<u32> = group
+                .users
+                .iter()
+                .filter_map(|&u| map.get(u as usize).copied().flatten())
+                .collect();
+            members.sort_unstable();
+            members.dedup();
+            by_id.insert(group.id.clone(), index);
+            by_name.entry(group.name.clone()).or_default().push(index);
+            out.push(DirectoryGroup {
+                id: group.id,
+                name: group.name,
+                users: members,
+                subgroups: Vec::new(),
+            });
+        }
+        Ok(Directory {
+            users_total: users.len(),
+            skipped_users,
+            users: usable,
+            groups: out,
+            by_id,
+            by_name,
+            dn_ids: false,
+        })
+    }
+
     /// Checks `snapshot` and indexes it.
     pub fn resolve<S: AsRef<str>>(snapshot: Snapshot<S>) -> Result<Directory, DirectoryError> {
         let mut refs: HashMap<&str, Ref> = HashMap::with_capacity_and_hasher(

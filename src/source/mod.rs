@@ -12,8 +12,6 @@ pub mod ldap;
 pub mod okta;
 pub mod token;
 
-use futures_util::FutureExt;
-
 use crate::client::Response;
 use crate::config::{IdpConfig, IdpKind};
 use crate::directory::Directory;
@@ -67,9 +65,9 @@ pub enum Source {
     /// An LDAP directory.
     Ldap(Box<ldap::LdapSource>),
     /// Entra ID through Microsoft Graph.
-    AzureAd(Box<graph::GraphSource>),
+    AzureAd(std::sync::Arc<graph::GraphSource>),
     /// An Okta org.
-    Okta(Box<okta::OktaSource>),
+    Okta(std::sync::Arc<okta::OktaSource>),
 }
 
 impl Source {
@@ -82,14 +80,13 @@ impl Source {
             IdpKind::Ldap(ldap) => {
                 Source::Ldap(Box::new(ldap::LdapSource::new(ldap, &config.user_key)))
             }
-            IdpKind::AzureAd(azure) => Source::AzureAd(Box::new(graph::GraphSource::new(
-                azure,
-                config.nested,
+            IdpKind::AzureAd(azure) => Source::AzureAd(std::sync::Arc::new(
+                graph::GraphSource::new(azure, config.nested, &config.user_key),
+            )),
+            IdpKind::Okta(okta) => Source::Okta(std::sync::Arc::new(okta::OktaSource::new(
+                okta,
                 &config.user_key,
             ))),
-            IdpKind::Okta(okta) => {
-                Source::Okta(Box::new(okta::OktaSource::new(okta, &config.user_key)))
-            }
         }
     }
 
@@ -149,10 +146,26 @@ impl Source {
         match self {
             Source::File(file) => file.read_if_changed(unchanged_if).await,
             Source::Ldap(ldap) => ldap.read_if_changed(unchanged_if).await,
-            Source::AzureAd(graph) => graph.read_if_changed(unchanged_if).boxed().await,
-            Source::Okta(okta) => okta.read_if_changed(unchanged_if).boxed().await,
+            Source::AzureAd(graph) => {
+                let graph = graph.clone();
+                spawned(async move { graph.read_if_changed(None).await }).await
+            }
+            Source::Okta(okta) => {
+                let okta = okta.clone();
+                spawned(async move { okta.read_if_changed(None).await }).await
+            }
         }
     }
+}
+
+/// Runs a cloud read as a task of its own on the runtime's workers, beside the connection tasks
+/// that serve it, rather than on the thread that awaits it.
+async fn spawned(
+    read: impl Future<Output = Result<SourceRead, SourceError>> + Send + 'static,
+) -> Result<SourceRead, SourceError> {
+    tokio::spawn(read)
+        .await
+        .unwrap_or_else(|e| Err(SourceError::Invalid(format!("the read stopped: {e}"))))
 }
 
 /// A cloud API's response that is not 2xx as the failure it means, with the service's error code.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::GraphSource;
 use crate::source::SourceError;
-use crate::source::collect::{Collected, PageUser};
+use crate::source::collect::{Collected, PageUser, optional_cow, parse_page};
 
 /// One page of the group list.
 #[derive(Deserialize)]
@@ -29,7 +29,12 @@ struct GroupPage {
 struct MemberPage<'a> {
     #[serde(borrow)]
     value: Vec<Member<'a>>,
-    #[serde(rename = "@odata.nextLink", borrow, default)]
+    #[serde(
+        rename = "@odata.nextLink",
+        borrow,
+        default,
+        deserialize_with = "optional_cow"
+    )]
     next: Option<Cow<'a, str>>,
 }
 
@@ -43,13 +48,23 @@ struct GroupItem {
 /// A directory object on a member page; only the fields `$select` asked for.
 #[derive(Deserialize)]
 pub(super) struct Member<'a> {
-    #[serde(rename = "@odata.type", borrow, default)]
+    #[serde(
+        rename = "@odata.type",
+        borrow,
+        default,
+        deserialize_with = "optional_cow"
+    )]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     id: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_cow")]
     mail: Option<Cow<'a, str>>,
-    #[serde(rename = "userPrincipalName", borrow, default)]
+    #[serde(
+        rename = "userPrincipalName",
+        borrow,
+        default,
+        deserialize_with = "optional_cow"
+    )]
     upn: Option<Cow<'a, str>>,
     #[serde(rename = "accountEnabled", default)]
     enabled: Option<bool>,
@@ -158,9 +173,7 @@ impl GraphSource {
         what: &str,
         collected: &Mutex<Collected>,
     ) -> Result<Option<reqwest::Url>, SourceError> {
-        let page: MemberPage = serde_json::from_slice(body).map_err(|e| {
-            SourceError::Invalid(format!("{what}: the body is not the JSON expected: {e}"))
-        })?;
+        let page: MemberPage = parse_page(body, what)?;
         let users = page.value.iter().filter_map(|m| m.user(self.key_field));
         collected
             .lock()

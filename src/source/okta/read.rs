@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{OktaSource, link};
 use crate::source::SourceError;
-use crate::source::collect::{Collected, PageUser};
+use crate::source::collect::{Collected, PageUser, optional_cow, parse_page};
 
 #[derive(Deserialize)]
 struct GroupItem {
@@ -26,7 +26,7 @@ struct GroupProfile {
 struct UserItem<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_cow")]
     status: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     profile: Option<UserProfile<'a>>,
@@ -34,9 +34,9 @@ struct UserItem<'a> {
 
 #[derive(Deserialize)]
 struct UserProfile<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_cow")]
     email: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_cow")]
     login: Option<Cow<'a, str>>,
 }
 
@@ -102,9 +102,7 @@ impl OktaSource {
         let mut next = Some(url);
         while let Some(url) = next.take() {
             let response = self.get(url).await?;
-            let page: Vec<UserItem> = response
-                .json()
-                .map_err(|e| SourceError::Invalid(e.to_string()))?;
+            let page: Vec<UserItem> = parse_page(&response.body, &response.what)?;
             let users = page.iter().map(|u| PageUser {
                 id: &u.id,
                 key: u
