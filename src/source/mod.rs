@@ -146,6 +146,7 @@ impl Source {
         match self {
             Source::File(file) => file.read_if_changed(unchanged_if).await,
             Source::Ldap(ldap) => ldap.read_if_changed(unchanged_if).await,
+            // Cloud IdPs have no cheap "unchanged" check until a delta cursor exists: always read.
             Source::AzureAd(graph) => {
                 let graph = graph.clone();
                 spawned(async move { graph.read_if_changed(None).await }).await
@@ -159,12 +160,20 @@ impl Source {
 }
 
 /// Runs a cloud read as a task of its own on the runtime's workers, beside the connection tasks
-/// that serve it, rather than on the thread that awaits it.
+/// that serve it, rather than on the thread that awaits it (fewer wake-ups across threads). The
+/// task is aborted when the caller stops waiting, as the future itself would have been dropped.
 async fn spawned(
     read: impl Future<Output = Result<SourceRead, SourceError>> + Send + 'static,
 ) -> Result<SourceRead, SourceError> {
-    tokio::spawn(read)
-        .await
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let task = tokio::spawn(read);
+    let _abort = AbortOnDrop(task.abort_handle());
+    task.await
         .unwrap_or_else(|e| Err(SourceError::Invalid(format!("the read stopped: {e}"))))
 }
 
