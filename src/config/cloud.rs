@@ -11,7 +11,7 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::http::{self, HttpConfig};
-use super::reader::{ConfigError, Section};
+use super::reader::{ConfigError, Located, Section};
 use super::secret;
 
 /// How to reach and read one Entra ID tenant through Microsoft Graph.
@@ -205,6 +205,45 @@ pub(super) fn read_okta(
         page_size,
         http: http::read(s, dir)?,
     })
+}
+
+/// An `azure_ad` IdP's `user_key`: `mail` (the default) or `upn` (`userPrincipalName`).
+pub(super) fn azure_user_key(
+    s: &Section<'_>,
+    value: Option<Located<String>>,
+) -> Result<String, ConfigError> {
+    match value {
+        None => Ok("mail".to_owned()),
+        Some(v) => match v.value.as_str() {
+            "mail" => Ok("mail".to_owned()),
+            "upn" | "userPrincipalName" => Ok("upn".to_owned()),
+            other => Err(s.error_from(
+                "user_key",
+                &v.origin,
+                format!("an azure_ad IdP takes the user key from mail or upn, not {other:?}"),
+            )),
+        },
+    }
+}
+
+/// An `okta` IdP's `user_key`: `profile.email` (the default, or `email`) or `profile.login`
+/// (`login`).
+pub(super) fn okta_user_key(
+    s: &Section<'_>,
+    value: Option<Located<String>>,
+) -> Result<String, ConfigError> {
+    match value {
+        None => Ok("profile.email".to_owned()),
+        Some(v) => match v.value.as_str() {
+            "email" | "profile.email" => Ok("profile.email".to_owned()),
+            "login" | "profile.login" => Ok("profile.login".to_owned()),
+            other => Err(s.error_from(
+                "user_key",
+                &v.origin,
+                format!("an okta IdP takes the user key from email or login, not {other:?}"),
+            )),
+        },
+    }
 }
 
 /// Graph needs `ConsistencyLevel: eventual` with `$count=true` for these operators

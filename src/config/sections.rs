@@ -252,30 +252,8 @@ pub(super) fn read_idp(
                 ),
             ));
         }
-        (IdpKind::AzureAd(_), None) => "mail".to_owned(),
-        (IdpKind::AzureAd(_), Some(v)) => match v.value.as_str() {
-            "mail" => "mail".to_owned(),
-            "upn" | "userPrincipalName" => "upn".to_owned(),
-            other => {
-                return Err(s.error_from(
-                    "user_key",
-                    &v.origin,
-                    format!("an azure_ad IdP takes the user key from mail or upn, not {other:?}"),
-                ));
-            }
-        },
-        (IdpKind::Okta(_), None) => "profile.email".to_owned(),
-        (IdpKind::Okta(_), Some(v)) => match v.value.as_str() {
-            "email" | "profile.email" => "profile.email".to_owned(),
-            "login" | "profile.login" => "profile.login".to_owned(),
-            other => {
-                return Err(s.error_from(
-                    "user_key",
-                    &v.origin,
-                    format!("an okta IdP takes the user key from email or login, not {other:?}"),
-                ));
-            }
-        },
+        (IdpKind::AzureAd(_), v) => super::cloud::azure_user_key(&s, v)?,
+        (IdpKind::Okta(_), v) => super::cloud::okta_user_key(&s, v)?,
     };
     let oidc = match s.table("oidc")? {
         None => None,

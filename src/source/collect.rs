@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use rustc_hash::FxHashMap as HashMap;
 
 use super::SourceError;
-use super::file::{DirectoryExport, ExportGroup, ExportUser};
+use super::file::DirectoryExport;
 use crate::directory::{Directory, IndexedGroup, Snapshot, SnapshotGroup, SnapshotUser};
 
 /// Parses one page of a cloud API, strings borrowed from `body` where they have no escapes.
@@ -196,27 +196,7 @@ impl Collected {
         for group in &mut snapshot.groups {
             group.members.sort_unstable();
         }
-        Ok(DirectoryExport {
-            users: snapshot
-                .users
-                .iter()
-                .map(|u| ExportUser {
-                    id: u.id.to_owned(),
-                    email: u.key.map(str::to_owned),
-                    name: None,
-                    enabled: u.enabled,
-                })
-                .collect(),
-            groups: snapshot
-                .groups
-                .iter()
-                .map(|g| ExportGroup {
-                    id: g.id.to_owned(),
-                    name: g.name.to_owned(),
-                    members: g.members.iter().map(|m| (*m).to_owned()).collect(),
-                })
-                .collect(),
-        })
+        Ok(DirectoryExport::from_snapshot(&snapshot))
     }
 }
 

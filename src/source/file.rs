@@ -44,6 +44,33 @@ fn enabled_default() -> bool {
     true
 }
 
+impl DirectoryExport {
+    /// A source's read as an export: each user's key in `email`, members as ids.
+    pub fn from_snapshot(snapshot: &Snapshot<&str>) -> DirectoryExport {
+        DirectoryExport {
+            users: snapshot
+                .users
+                .iter()
+                .map(|u| ExportUser {
+                    id: u.id.to_owned(),
+                    email: u.key.map(str::to_owned),
+                    name: None,
+                    enabled: u.enabled,
+                })
+                .collect(),
+            groups: snapshot
+                .groups
+                .iter()
+                .map(|g| ExportGroup {
+                    id: g.id.to_owned(),
+                    name: g.name.to_owned(),
+                    members: g.members.iter().map(|m| (*m).to_owned()).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A group of a directory export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

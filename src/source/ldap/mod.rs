@@ -14,7 +14,7 @@ mod search;
 use crate::config::LdapConfig;
 use crate::directory::{Directory, Snapshot};
 
-use super::file::{DirectoryExport, ExportGroup, ExportUser};
+use super::file::DirectoryExport;
 use super::{SourceError, SourceRead};
 
 /// Reads one LDAP directory.
@@ -87,27 +87,7 @@ impl LdapSource {
             .expect("a read without unchanged_if is whole");
         let snapshot = read.snapshot();
         self.resolve(snapshot.clone())?;
-        Ok(DirectoryExport {
-            users: snapshot
-                .users
-                .into_iter()
-                .map(|u| ExportUser {
-                    id: u.id.to_owned(),
-                    email: u.key.map(str::to_owned),
-                    name: None,
-                    enabled: u.enabled,
-                })
-                .collect(),
-            groups: snapshot
-                .groups
-                .into_iter()
-                .map(|g| ExportGroup {
-                    id: g.id.to_owned(),
-                    name: g.name.to_owned(),
-                    members: g.members.into_iter().map(str::to_owned).collect(),
-                })
-                .collect(),
-        })
+        Ok(DirectoryExport::from_snapshot(&snapshot))
     }
 
     fn resolve(&self, snapshot: Snapshot<&str>) -> Result<Directory, SourceError> {
