@@ -1,6 +1,7 @@
 //! Serving a router on `127.0.0.1:0` from a thread of its own, stopped on drop.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use axum::Router;
@@ -48,9 +49,23 @@ pub struct Tls {
     pub key: std::path::PathBuf,
 }
 
-/// Serves the router `make` builds (given `https://…` as its base URL) over TLS with `tls`.
-pub fn spawn_tls(make: impl FnOnce(String) -> Router + Send + 'static, tls: Tls) -> Running {
-    serve(make, Some(tls))
+/// Builds a fake's shared state from its base URL, serves the router `routes` makes over it
+/// (over TLS when `tls` is given), and hands back both: the state is how a test flips switches
+/// and reads counters while the server runs.
+pub fn serve_with_state<S: Send + Sync + 'static>(
+    tls: Option<Tls>,
+    state: impl FnOnce(String) -> S + Send + 'static,
+    routes: impl FnOnce(Arc<S>) -> Router + Send + 'static,
+) -> (Running, Arc<S>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let make = move |base| {
+        let state = Arc::new(state(base));
+        tx.send(state.clone()).expect("the starter waits");
+        routes(state)
+    };
+    let server = serve(make, tls);
+    let state = rx.recv().expect("the server started");
+    (server, state)
 }
 
 fn serve(make: impl FnOnce(String) -> Router + Send + 'static, tls: Option<Tls>) -> Running {
@@ -104,7 +119,7 @@ async fn serve_tls(listener: tokio::net::TcpListener, router: Router, tls: Tls) 
         .collect::<Result<_, _>>()
         .expect("PEM certificates");
     let key = rustls_pki_types::PrivateKeyDer::from_pem_file(&tls.key).expect("a PEM key");
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
         tokio_rustls::rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
@@ -112,7 +127,7 @@ async fn serve_tls(listener: tokio::net::TcpListener, router: Router, tls: Tls) 
     .with_no_client_auth()
     .with_single_cert(certs, key)
     .expect("a certificate and its key");
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 pub use tenant::{Group, Member, Tenant, User};
 
-use crate::server::{Running, Tls, spawn, spawn_tls};
+use crate::server::{Running, Tls, serve_with_state};
 
 /// Behaviours a test switches on. All off by default.
 #[derive(Debug, Clone)]
@@ -138,25 +138,16 @@ impl FakeGraph {
     }
 
     fn serve(tenant: Tenant, switches: Switches, tls: Option<Tls>) -> FakeGraph {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let make = move |base| {
-            let state = Arc::new(State {
-                base,
-                tenant,
-                switches: Mutex::new(switches),
-                counts: Counts::default(),
-                tokens: Mutex::new(Vec::new()),
-                issued: Mutex::new(Vec::new()),
-                throttled_until: Mutex::new(None),
-            });
-            tx.send(state.clone()).expect("the starter waits");
-            router(state)
+        let state = move |base| State {
+            base,
+            tenant,
+            switches: Mutex::new(switches),
+            counts: Counts::default(),
+            tokens: Mutex::new(Vec::new()),
+            issued: Mutex::new(Vec::new()),
+            throttled_until: Mutex::new(None),
         };
-        let server = match tls {
-            None => spawn(make),
-            Some(tls) => spawn_tls(make, tls),
-        };
-        let state = rx.recv().expect("the server started");
+        let (server, state) = serve_with_state(tls, state, router);
         FakeGraph { server, state }
     }
 

@@ -23,7 +23,7 @@ use serde_json::json;
 
 pub use org::{Group, Org, User};
 
-use crate::server::{Running, Tls, spawn, spawn_tls};
+use crate::server::{Running, Tls, serve_with_state};
 
 /// How `Link` headers are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,21 +145,19 @@ impl FakeOkta {
     }
 
     fn serve(org: Org, switches: Switches, tls: Option<Tls>) -> FakeOkta {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let make = move |base| {
-            let state = Arc::new(State {
-                base,
-                org,
-                switches: Mutex::new(switches),
-                counts: Counts::default(),
-                tokens: Mutex::new(Vec::new()),
-                window: Mutex::new(Window {
-                    index: 0,
-                    used: 0,
-                    forced_throttle_until: None,
-                }),
-            });
-            tx.send(state.clone()).expect("the starter waits");
+        let state = move |base| State {
+            base,
+            org,
+            switches: Mutex::new(switches),
+            counts: Counts::default(),
+            tokens: Mutex::new(Vec::new()),
+            window: Mutex::new(Window {
+                index: 0,
+                used: 0,
+                forced_throttle_until: None,
+            }),
+        };
+        let routes = |state: Arc<State>| {
             Router::new()
                 .route("/oauth2/v1/token", post(token::token))
                 .route("/api/v1/groups", get(pages::groups))
@@ -167,11 +165,7 @@ impl FakeOkta {
                 .route("/_fake/stats", get(stats))
                 .with_state(state)
         };
-        let server = match tls {
-            None => spawn(make),
-            Some(tls) => spawn_tls(make, tls),
-        };
-        let state = rx.recv().expect("the server started");
+        let (server, state) = serve_with_state(tls, state, routes);
         FakeOkta { server, state }
     }
 
