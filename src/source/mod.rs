@@ -12,7 +12,7 @@ pub mod ldap;
 pub mod okta;
 pub mod token;
 
-use crate::client::Response;
+use crate::client::{HttpClient, Response};
 use crate::config::{IdpConfig, IdpKind};
 use crate::directory::Directory;
 use crate::model::{Failure, FailureKind};
@@ -126,8 +126,8 @@ impl Source {
         match self {
             Source::File(file) => file.requests(),
             Source::Ldap(ldap) => ldap.requests(),
-            Source::AzureAd(graph) => graph.requests(),
-            Source::Okta(okta) => okta.requests(),
+            Source::AzureAd(graph) => graph.http().map_or(0, HttpClient::requests),
+            Source::Okta(okta) => okta.http().map_or(0, HttpClient::requests),
         }
     }
 
@@ -135,8 +135,8 @@ impl Source {
     pub fn throttles(&self) -> u64 {
         match self {
             Source::File(_) | Source::Ldap(_) => 0,
-            Source::AzureAd(graph) => graph.throttles(),
-            Source::Okta(okta) => okta.throttles(),
+            Source::AzureAd(graph) => graph.http().map_or(0, HttpClient::throttles),
+            Source::Okta(okta) => okta.http().map_or(0, HttpClient::throttles),
         }
     }
 
@@ -175,6 +175,12 @@ async fn spawned(
     let _abort = AbortOnDrop(task.abort_handle());
     task.await
         .unwrap_or_else(|e| Err(SourceError::Invalid(format!("the read stopped: {e}"))))
+}
+
+/// A cloud source's client, or the reason it could not be set up (a `ca_file` without
+/// certificates, say) as the failure of the read.
+fn usable(client: &Result<HttpClient, String>) -> Result<&HttpClient, SourceError> {
+    client.as_ref().map_err(|e| SourceError::Invalid(e.clone()))
 }
 
 /// A cloud API's response that is not 2xx as the failure it means, with the service's error code.

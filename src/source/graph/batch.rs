@@ -51,11 +51,7 @@ pub(super) async fn read_members(
     source: &GraphSource,
     collected: &mut Collected,
 ) -> Result<(), SourceError> {
-    let firsts: Vec<(usize, String)> = collected
-        .groups()
-        .enumerate()
-        .map(|(i, (id, _))| (i, source.members_path(id)))
-        .collect();
+    let firsts = source.first_pages(collected);
     let shared = Mutex::new(std::mem::take(collected));
     let follow = Mutex::new(Vec::new());
     let chunks: Vec<Vec<(usize, String)>> = firsts.chunks(BATCH_LIMIT).map(<[_]>::to_vec).collect();

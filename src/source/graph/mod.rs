@@ -78,19 +78,12 @@ impl GraphSource {
     }
 
     fn client(&self) -> Result<&HttpClient, SourceError> {
-        self.client
-            .as_ref()
-            .map_err(|e| SourceError::Invalid(e.clone()))
+        super::usable(&self.client)
     }
 
-    /// Requests sent so far (token requests and every retry included; a `$batch` is one).
-    pub fn requests(&self) -> u64 {
-        self.client.as_ref().map_or(0, HttpClient::requests)
-    }
-
-    /// Responses so far that were 429 or 503.
-    pub fn throttles(&self) -> u64 {
-        self.client.as_ref().map_or(0, HttpClient::throttles)
+    /// The HTTPS client, for its request and throttle counts; `None` when it could not be set up.
+    pub fn http(&self) -> Option<&HttpClient> {
+        self.client.as_ref().ok()
     }
 
     /// Reads the tenant whole. Graph offers no cheap "unchanged" check without a delta cursor, so

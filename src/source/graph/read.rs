@@ -109,9 +109,7 @@ impl GraphSource {
         let mut next = Some(url);
         while let Some(url) = next.take() {
             let response = self.get(url).await?;
-            let page: GroupPage = response
-                .json()
-                .map_err(|e| SourceError::Invalid(e.to_string()))?;
+            let page: GroupPage = parse_page(&response.body, &response.what)?;
             for group in page.value {
                 let name = group.display_name.unwrap_or_else(|| group.id.clone());
                 collected.add_group(group.id, name);
@@ -137,6 +135,15 @@ impl GraphSource {
             "/groups/{}/{relation}?$select={select}&$top=999",
             urlencode(group_id)
         )
+    }
+
+    /// Each listed group's index with the path of its first member page.
+    pub(super) fn first_pages(&self, collected: &Collected) -> Vec<(usize, String)> {
+        collected
+            .groups()
+            .enumerate()
+            .map(|(i, (id, _))| (i, self.members_path(id)))
+            .collect()
     }
 
     /// Follows a `@odata.nextLink` as given.
@@ -189,11 +196,7 @@ pub(super) async fn read_members(
     source: &GraphSource,
     collected: &mut Collected,
 ) -> Result<(), SourceError> {
-    let firsts: Vec<(usize, String)> = collected
-        .groups()
-        .enumerate()
-        .map(|(i, (id, _))| (i, source.members_path(id)))
-        .collect();
+    let firsts = source.first_pages(collected);
     let shared = Mutex::new(std::mem::take(collected));
     futures_util::stream::iter(firsts)
         .map(|(group, path)| {

@@ -85,19 +85,12 @@ impl OktaSource {
     }
 
     fn client(&self) -> Result<&HttpClient, SourceError> {
-        self.client
-            .as_ref()
-            .map_err(|e| SourceError::Invalid(e.clone()))
+        super::usable(&self.client)
     }
 
-    /// Requests sent so far (token requests and every retry included).
-    pub fn requests(&self) -> u64 {
-        self.client.as_ref().map_or(0, HttpClient::requests)
-    }
-
-    /// Responses so far that were 429 or 503.
-    pub fn throttles(&self) -> u64 {
-        self.client.as_ref().map_or(0, HttpClient::throttles)
+    /// The HTTPS client, for its request and throttle counts; `None` when it could not be set up.
+    pub fn http(&self) -> Option<&HttpClient> {
+        self.client.as_ref().ok()
     }
 
     /// Reads the org whole; without a cursor there is no cheap "unchanged" check.

@@ -63,9 +63,7 @@ impl OktaSource {
         let mut next = Some(url);
         while let Some(url) = next.take() {
             let response = self.get(url).await?;
-            let page: Vec<GroupItem> = response
-                .json()
-                .map_err(|e| SourceError::Invalid(e.to_string()))?;
+            let page: Vec<GroupItem> = parse_page(&response.body, &response.what)?;
             for group in page {
                 collected.add_group(group.id, group.profile.name);
             }
