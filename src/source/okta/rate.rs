@@ -189,6 +189,38 @@ mod tests {
     }
 
     #[test]
+    fn the_next_window_is_taken_from_the_server_and_its_length_learned() {
+        // Windows of two seconds: once rolled over on our own clock (guessing a minute), the
+        // server's first answer of the new window fixes the reset, so a spent share waits two
+        // seconds, not sixty.
+        let budget = RateBudget::new(0.5, 1);
+        let t = 1_000_000.0;
+        budget.observe(StatusCode::OK, &headers(8, 7, 1_000_001));
+        for _ in 0..3 {
+            assert_eq!(budget.take(t), Ok(()));
+        }
+        assert!(budget.take(t).is_err(), "four of eight spent");
+        let later = t + 1.6;
+        assert_eq!(budget.take(later), Ok(()), "rolled over: a new window");
+        budget.observe(StatusCode::OK, &headers(8, 7, 1_000_003));
+        for _ in 0..3 {
+            assert_eq!(budget.take(later), Ok(()));
+        }
+        let wait = budget
+            .take(later)
+            .expect_err("four of the new window's eight spent");
+        assert_eq!(wait, Duration::from_secs_f64(1_000_003.0 + SKEW - later));
+        let w = budget.window.lock().unwrap().unwrap();
+        assert_eq!((w.reset, w.length), (1_000_003, 2));
+        // A late answer of the old window changes nothing.
+        budget.observe(StatusCode::OK, &headers(8, 0, 1_000_001));
+        assert_eq!(
+            budget.window.lock().unwrap().unwrap().remaining,
+            w.remaining
+        );
+    }
+
+    #[test]
     fn a_window_others_have_nearly_spent_waits_for_its_reset() {
         let budget = RateBudget::new(0.5, 4);
         let t = 1_000_000.0;
