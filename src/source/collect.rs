@@ -123,6 +123,10 @@ impl Collected {
 
     /// Adds one page of user members to group `group`.
     pub fn add_members<'a>(&mut self, group: usize, page: impl IntoIterator<Item = PageUser<'a>>) {
+        let page = page.into_iter();
+        // Room for the whole page at once (a filtered page's upper bound is its length).
+        let (least, most) = page.size_hint();
+        self.groups[group].members.reserve(most.unwrap_or(least));
         for user in page {
             let hash = xxhash_rust::xxh3::xxh3_128(user.id.as_bytes());
             let index = match self.by_id.get(&hash) {
@@ -172,24 +176,24 @@ impl Collected {
     }
 
     /// The checked directory; `origin` names the IdP's endpoint in an error.
-    pub fn directory(&self, origin: &str) -> Result<Directory, SourceError> {
-        let users: Vec<SnapshotUser<&str>> = self.users.iter().map(User::snapshot).collect();
-        let groups = self
-            .groups
-            .iter()
-            .map(|g| IndexedGroup {
-                id: g.id.clone(),
-                name: g.name.clone(),
-                users: g.members.clone(),
-            })
-            .collect();
-        Directory::resolve_indexed(&users, groups)
-            .map_err(|e| SourceError::Invalid(format!("{origin}: inconsistent read: {e}")))
+    pub fn directory(self, origin: &str) -> Result<Directory, SourceError> {
+        let Collected { users, groups, .. } = self;
+        let groups = groups.into_iter().map(|g| IndexedGroup {
+            id: g.id,
+            name: g.name,
+            users: g.members,
+        });
+        resolve(&users, groups.collect(), origin)
     }
 
     /// The read as a directory export (what `idpsync export` prints), checked first.
     pub fn export(&self, origin: &str) -> Result<DirectoryExport, SourceError> {
-        self.directory(origin)?;
+        let groups = self.groups.iter().map(|g| IndexedGroup {
+            id: g.id.clone(),
+            name: g.name.clone(),
+            users: g.members.clone(),
+        });
+        resolve(&self.users, groups.collect(), origin)?;
         let mut snapshot = self.snapshot();
         // Pages arrive in any order: sort, so one directory always exports the same.
         snapshot.users.sort_unstable_by(|a, b| a.id.cmp(b.id));
@@ -198,6 +202,17 @@ impl Collected {
         }
         Ok(DirectoryExport::from_snapshot(&snapshot))
     }
+}
+
+/// `Directory::resolve_indexed`, its error naming `origin`.
+fn resolve(
+    users: &[User],
+    groups: Vec<IndexedGroup>,
+    origin: &str,
+) -> Result<Directory, SourceError> {
+    let users: Vec<SnapshotUser<&str>> = users.iter().map(User::snapshot).collect();
+    Directory::resolve_indexed(&users, groups)
+        .map_err(|e| SourceError::Invalid(format!("{origin}: inconsistent read: {e}")))
 }
 
 #[cfg(test)]
