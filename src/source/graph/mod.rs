@@ -13,6 +13,7 @@
 
 mod batch;
 mod read;
+mod scan;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -179,11 +180,46 @@ impl GraphSource {
     }
 }
 
+/// `v1(path)` built on `root`, the parsed `v1("")`: setting the path and query of a copy costs
+/// a fraction of parsing the whole URL again, which a read would do for thousands of groups.
+fn under(root: &reqwest::Url, path: &str) -> reqwest::Url {
+    let (path, query) = match path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path, None),
+    };
+    let mut url = root.clone();
+    url.set_path(&format!("{}{path}", root.path()));
+    url.set_query(query);
+    url
+}
+
 pub(super) use super::answered as ok;
 
 fn request_failure(e: RequestError) -> SourceError {
     match e {
         RequestError::Unavailable { .. } => SourceError::Unavailable(e.to_string()),
         RequestError::Invalid { .. } => SourceError::Invalid(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_url_built_under_the_root_is_the_url_parsed_whole() {
+        for base in [
+            "https://graph.example",
+            "http://127.0.0.1:8080/prefix",
+            "https://g.example/",
+        ] {
+            let root = reqwest::Url::parse(&format!("{base}/v1.0")).unwrap();
+            for path in [
+                "/groups/0000-1111/transitiveMembers?$select=id,accountEnabled,mail&$top=999",
+                "/groups/a%2Fb%20c%3F/members?$select=id,accountEnabled,userPrincipalName&$top=999",
+                "/groups",
+            ] {
+                let whole = reqwest::Url::parse(&format!("{base}/v1.0{path}")).unwrap();
+                assert_eq!(super::under(&root, path), whole, "{base} {path}");
+            }
+        }
     }
 }

@@ -25,17 +25,17 @@ struct GroupPage {
 }
 
 /// One page of a group's members, borrowed from the body.
-#[derive(Deserialize)]
-struct MemberPage<'a> {
+#[derive(Deserialize, Debug, PartialEq)]
+pub(super) struct MemberPage<'a> {
     #[serde(borrow)]
-    value: Vec<Member<'a>>,
+    pub(super) value: Vec<Member<'a>>,
     #[serde(
         rename = "@odata.nextLink",
         borrow,
         default,
         deserialize_with = "optional_cow"
     )]
-    next: Option<Cow<'a, str>>,
+    pub(super) next: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -46,7 +46,7 @@ struct GroupItem {
 }
 
 /// A directory object on a member page; only the fields `$select` asked for.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, PartialEq)]
 pub(super) struct Member<'a> {
     #[serde(
         rename = "@odata.type",
@@ -54,20 +54,20 @@ pub(super) struct Member<'a> {
         default,
         deserialize_with = "optional_cow"
     )]
-    kind: Option<Cow<'a, str>>,
+    pub(super) kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    id: Cow<'a, str>,
+    pub(super) id: Cow<'a, str>,
     #[serde(borrow, default, deserialize_with = "optional_cow")]
-    mail: Option<Cow<'a, str>>,
+    pub(super) mail: Option<Cow<'a, str>>,
     #[serde(
         rename = "userPrincipalName",
         borrow,
         default,
         deserialize_with = "optional_cow"
     )]
-    upn: Option<Cow<'a, str>>,
+    pub(super) upn: Option<Cow<'a, str>>,
     #[serde(rename = "accountEnabled", default)]
-    enabled: Option<bool>,
+    pub(super) enabled: Option<bool>,
 }
 
 impl<'a> Member<'a> {
@@ -172,7 +172,7 @@ impl GraphSource {
         }
     }
 
-    /// Parses one member page into `collected` and returns the next page's URL.
+    /// Parses one member page (the plain fast path, else serde_json) into `collected` and returns the next page's URL.
     pub(super) fn add_page(
         &self,
         group: usize,
@@ -180,7 +180,13 @@ impl GraphSource {
         what: &str,
         collected: &Mutex<Collected>,
     ) -> Result<Option<reqwest::Url>, SourceError> {
-        let page: MemberPage = parse_page(body, what)?;
+        let plain = simdutf8::basic::from_utf8(body)
+            .ok()
+            .and_then(super::scan::member_page);
+        let page = match plain {
+            Some(page) => page,
+            None => parse_page(body, what)?,
+        };
         let users = page.value.iter().filter_map(|m| m.user(self.key_field));
         collected
             .lock()
@@ -197,14 +203,12 @@ pub(super) async fn read_members(
     collected: &mut Collected,
 ) -> Result<(), SourceError> {
     let firsts = source.first_pages(collected);
+    let root = source.v1("")?;
     let shared = Mutex::new(std::mem::take(collected));
     futures_util::stream::iter(firsts)
         .map(|(group, path)| {
-            let shared = &shared;
-            async move {
-                let url = source.v1(&path)?;
-                source.read_group(group, url, shared).await
-            }
+            let (shared, url) = (&shared, super::under(&root, &path));
+            source.read_group(group, url, shared)
         })
         .buffer_unordered(source.config.http.max_concurrency)
         .try_collect::<()>()
