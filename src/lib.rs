@@ -13,6 +13,7 @@
 //! | [`progress`] | the counts a run reports as it goes | draw anything |
 //! | [`reconcile`] | desired + current + policy → plan with per-IdP refusals | do I/O or read the clock |
 //! | [`client`] | outbound HTTPS: TLS options, retries with backoff, per-run retry budget | log a header or a body |
+//! | [`login`] | an ID token at sign-in → verified claims (user, groups or an overage) | trust a claim before the signature |
 //! | [`source`] | reading IdPs into checked directories, complete or failed | write state |
 //! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
 //! | [`sync`] | `sync_once`: the one place I/O meets the core | hold a store transaction while reading IdPs |
@@ -32,6 +33,7 @@ pub mod config;
 pub mod directory;
 pub mod dn;
 pub mod failpoint;
+pub mod login;
 pub mod mappings;
 pub mod model;
 pub mod plan;

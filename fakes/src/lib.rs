@@ -1,6 +1,7 @@
 //! Fake servers that speak the wire formats of the cloud services idpsync reads, written from
 //! `reference/idp-apis.md`: Microsoft Graph with its token endpoint ([`graph`]), Okta ([`okta`]),
-//! and a forwarding HTTP proxy ([`proxy`]).
+//! an OpenID provider with rotatable signing keys ([`oidc`]), and a forwarding HTTP proxy
+//! ([`proxy`]).
 //!
 //! They enforce what the real services enforce — `$top` ≤ 999, a scope ending in `/.default`, an
 //! `Authorization` header on every call, `ConsistencyLevel` where Graph requires it, opaque
@@ -14,6 +15,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod graph;
+pub mod oidc;
 pub mod okta;
 pub mod proxy;
 pub mod server;
