@@ -92,6 +92,7 @@ fn policy() -> Policy {
         allow_empty: false,
         served_stages: [Stage::parse("production").expect("valid stage")].into(),
         command: "idpsync reconcile".into(),
+        scope: Default::default(),
     }
 }
 

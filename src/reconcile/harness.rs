@@ -80,6 +80,7 @@ impl Fixture {
                     .map(|s| Stage::parse(s).unwrap())
                     .collect(),
                 command: "idpsync --config /etc/idpsync/idpsync.toml reconcile".into(),
+                scope: Default::default(),
             },
         }
     }

@@ -126,6 +126,24 @@ pub struct Policy {
     pub served_stages: BTreeSet<Stage>,
     /// The command that reruns this reconcile (`idpsync --config PATH reconcile`), for `allow`.
     pub command: String,
+    /// Which memberships the plan covers.
+    pub scope: Scope,
+}
+
+/// Which memberships a plan covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Every membership of each read IdP (a batch run): the guards judge each IdP and the plan
+    /// carries each IdP's new baseline.
+    #[default]
+    All,
+    /// One user's memberships (a login): each IdP's `current` and read hold that user alone, so
+    /// the batch-only guards (empty source, vanished or ambiguous groups, the removal ratio)
+    /// would misjudge it and do not apply, and baselines stay as they are.
+    User {
+        /// Adds only: the IdP is also read in batch, and removals belong to those reads.
+        adds_only: bool,
+    },
 }
 
 /// A membership change of one IdP's provenance.
@@ -351,16 +369,27 @@ fn plan_idp(
         ranks,
     );
 
-    let removals = removes.len() as u64;
-    let suspicious = guards::suspicious_read(idp, read, resolved.suspicious);
-    if let Some(refusal) = guards::judge(idp, suspicious, removals, adds.len() as u64, policy) {
-        plan.refused.push(refusal);
-        return Outcome::Refused;
-    }
+    let (removes, baseline) = match policy.scope {
+        Scope::All => {
+            let suspicious = guards::suspicious_read(idp, read, resolved.suspicious);
+            let removals = removes.len() as u64;
+            if let Some(refusal) =
+                guards::judge(idp, suspicious, removals, adds.len() as u64, policy)
+            {
+                plan.refused.push(refusal);
+                return Outcome::Refused;
+            }
+            (removes, resolved.baseline)
+        }
+        Scope::User { adds_only } => {
+            let removes = if adds_only { Vec::new() } else { removes };
+            (removes, idp.baseline.clone())
+        }
+    };
     let outcome = Outcome::Applied {
-        baseline: resolved.baseline,
+        baseline,
         adds: adds.len() as u64,
-        removes: removals,
+        removes: removes.len() as u64,
     };
     plan.adds.extend(adds);
     plan.removes.extend(removes);
@@ -373,5 +402,7 @@ mod cost_tests;
 mod harness;
 #[cfg(test)]
 mod props;
+#[cfg(test)]
+mod scope_tests;
 #[cfg(test)]
 mod tests;

@@ -84,6 +84,7 @@ pub(super) fn plan_run(
         allow_empty: options.allow_empty,
         served_stages: config.daemon.stages.iter().cloned().collect(),
         command: format!("idpsync --config {} reconcile", shell_quote(&config.path)),
+        scope: Default::default(),
     };
     let plan = reconcile(&world.universe, &inputs, &policy);
     tracing::debug!(
