@@ -159,6 +159,7 @@ impl SavedPlan {
                 planned_at: self.state_generation,
                 // The plan does not say how many users each IdP's read skipped.
                 skipped_users: None,
+                group_names: None,
             })
             .collect();
         let parts: Vec<PlanPart<'_>> = self

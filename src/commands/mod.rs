@@ -76,7 +76,7 @@ pub fn exit_code_of(error: &anyhow::Error) -> u8 {
         None => {}
     }
     match error.downcast_ref::<SyncError>() {
-        Some(SyncError::UnknownIdp(_)) => 2,
+        Some(SyncError::UnknownIdp(_) | SyncError::LoginOnly(_)) => 2,
         Some(SyncError::State(e)) => state_code(e),
         Some(SyncError::Stopped) => 1,
         None => 1,

@@ -153,6 +153,9 @@ pub enum IdpKind {
     AzureAd(Box<AzureAdConfig>),
     /// An Okta org, read through its management API.
     Okta(Box<OktaConfig>),
+    /// Login-time only: never read in batch; its memberships change only at login (its
+    /// `[idp.oidc]` is required).
+    Oidc,
 }
 
 /// `[idp.oidc]`: how ID tokens of this IdP are read at login.

@@ -200,13 +200,7 @@ pub(super) fn read_idp(
         "ldap" => IdpKind::Ldap(Box::new(super::ldap::read(&mut s, dir, env)?)),
         "azure_ad" => IdpKind::AzureAd(Box::new(super::cloud::read_azure_ad(&mut s, dir, env)?)),
         "okta" => IdpKind::Okta(Box::new(super::cloud::read_okta(&mut s, dir, env)?)),
-        "oidc" => {
-            return Err(s.error_from(
-                "kind",
-                &kind_value.origin,
-                "IdP kind \"oidc\" (login-time only) is not available in this version yet; use file, ldap, azure_ad or okta",
-            ));
-        }
+        "oidc" => IdpKind::Oidc,
         other => {
             return Err(s.error_from(
                 "kind",
@@ -254,6 +248,14 @@ pub(super) fn read_idp(
         }
         (IdpKind::AzureAd(_), v) => super::cloud::azure_user_key(&s, v)?,
         (IdpKind::Okta(_), v) => super::cloud::okta_user_key(&s, v)?,
+        (IdpKind::Oidc, None) => String::new(),
+        (IdpKind::Oidc, Some(v)) => {
+            return Err(s.error_from(
+                "user_key",
+                &v.origin,
+                "a login-only IdP (kind = \"oidc\") takes the user key from [idp.oidc] user_claim",
+            ));
+        }
     };
     let oidc = match s.table("oidc")? {
         None => None,
@@ -262,6 +264,15 @@ pub(super) fn read_idp(
             o.finish()?;
             Some(config)
         }
+    };
+    if matches!(kind, IdpKind::Oidc) && oidc.is_none() {
+        return Err(s.entry_error(
+            "a login-only IdP (kind = \"oidc\") needs [idp.oidc] with issuer and client_id",
+        ));
+    }
+    let user_key = match (&kind, &oidc) {
+        (IdpKind::Oidc, Some(oidc)) => oidc.user_claim.clone(),
+        _ => user_key,
     };
     let line = s.line();
     s.finish()?;

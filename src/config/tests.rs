@@ -293,7 +293,7 @@ fn cron_and_kinds_are_validated() {
     );
     let err = error(&BASE.replace("kind = \"file\"", "kind = \"oidc\""));
     assert!(
-        err.contains("idp[corp].kind: IdP kind \"oidc\" (login-time only) is not available"),
+        err.contains("a login-only IdP (kind = \"oidc\") needs [idp.oidc]"),
         "{err}"
     );
     let err = error(&BASE.replace("[daemon]", "[store]\nkind = \"scim\"\n[daemon]"));

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State as Extract};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
@@ -24,6 +24,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/v1/login", post(super::login::login))
         .route("/v1/users/{key}", get(user))
         .route("/v1/groups", get(groups))
         .with_state(shared)
@@ -34,9 +35,10 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The state is open and the listeners are bound (IdP health is in `/metrics` and `status`).
+/// The state is open, the listeners are bound and every `[idp.oidc]` verifier has loaded its
+/// keys (IdP health is in `/metrics` and `status`).
 async fn readyz(Extract(shared): Extract<Arc<Shared>>) -> Response {
-    if shared.ready.load(Ordering::Acquire) {
+    if shared.ready.load(Ordering::Acquire) && shared.logins.loaded() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
@@ -158,7 +160,7 @@ fn check_app_token(config: &crate::config::Config, headers: &HeaderMap) -> Resul
 }
 
 /// Compares two secrets in time that depends on their lengths only.
-fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -166,29 +168,35 @@ fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// An error answer: `{"error": "<code>", "detail": "…"}` (SPEC §4), never echoing a token.
-struct ApiError {
+pub(super) struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    pub(super) code: &'static str,
     detail: String,
+    pub(super) retry_after: Option<axum::http::HeaderValue>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(serde_json::json!({"error": self.code, "detail": self.detail})),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds);
+        }
+        response
     }
 }
 

@@ -54,6 +54,13 @@ pub struct ReloadLabels {
     pub outcome: String,
 }
 
+/// Labels of a login's outcome.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoginLabels {
+    /// `applied`, or the error code answered (`invalid_token`, `rate_limited`, …).
+    pub outcome: String,
+}
+
 /// Every metric of the service, registered in one registry.
 #[derive(Debug)]
 pub struct Metrics {
@@ -70,6 +77,8 @@ pub struct Metrics {
     journal_depth: Gauge,
     journal_failed: Gauge,
     reloads: Family<ReloadLabels, Counter>,
+    logins: Family<LoginLabels, Counter>,
+    login_seconds: Histogram,
 }
 
 fn duration_histogram() -> Histogram {
@@ -100,6 +109,9 @@ impl Metrics {
             journal_depth: Gauge::default(),
             journal_failed: Gauge::default(),
             reloads: Family::default(),
+            logins: Family::default(),
+            // 0.5 ms to about 4 s.
+            login_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
         };
         let r = &mut metrics.registry;
         r.register(
@@ -162,7 +174,27 @@ impl Metrics {
             "Configuration reloads (SIGHUP), by outcome",
             metrics.reloads.clone(),
         );
+        r.register(
+            "idpsync_logins",
+            "Logins (POST /v1/login), by outcome",
+            metrics.logins.clone(),
+        );
+        r.register(
+            "idpsync_login_duration_seconds",
+            "Time to answer a login",
+            metrics.login_seconds.clone(),
+        );
         metrics
+    }
+
+    /// Counts a login answered with `outcome` after `seconds`.
+    pub fn record_login(&self, outcome: &str, seconds: f64) {
+        self.logins
+            .get_or_create(&LoginLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.login_seconds.observe(seconds);
     }
 
     /// Records a finished run: per IdP its outcome, duration, changes, requests, throttles.

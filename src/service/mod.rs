@@ -14,6 +14,7 @@
 //! RELOADING, STOPPING, WATCHDOG).
 
 mod http;
+mod login;
 mod metrics;
 mod notify;
 mod schedule;
@@ -28,6 +29,7 @@ use chrono::Utc;
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
+pub use login::{LOGINS_PER_MINUTE, MAX_BODY_BYTES, MAX_IN_FLIGHT};
 pub use metrics::Metrics;
 
 use crate::config::{Config, ConfigError};
@@ -48,6 +50,7 @@ pub(crate) struct Shared {
     config: RwLock<Arc<Config>>,
     metrics: Metrics,
     ready: AtomicBool,
+    logins: login::Logins,
 }
 
 impl Shared {
@@ -113,6 +116,7 @@ impl Service {
             config: RwLock::new(config.clone()),
             metrics: Metrics::new(),
             ready: AtomicBool::new(false),
+            logins: login::Logins::new(&config)?,
         });
         shared.metrics.set_journal(pending, failed);
         shared
@@ -146,6 +150,7 @@ impl Service {
                 () = deadline => warn!("HTTP connections still open at stop were closed."),
             }
         }));
+        tasks.extend(shared.logins.spawn_loaders(&stopped));
         tasks.push(tokio::spawn(schedule_loop(
             shared.clone(),
             stopped,

@@ -68,6 +68,8 @@ pub enum Source {
     AzureAd(std::sync::Arc<graph::GraphSource>),
     /// An Okta org.
     Okta(std::sync::Arc<okta::OktaSource>),
+    /// A login-only IdP (`kind = "oidc"`): there is nothing to read in batch.
+    LoginOnly(crate::model::IdpName),
 }
 
 impl Source {
@@ -87,6 +89,7 @@ impl Source {
                 okta,
                 &config.user_key,
             ))),
+            IdpKind::Oidc => Source::LoginOnly(config.name.clone()),
         }
     }
 
@@ -97,6 +100,11 @@ impl Source {
         let read = match self {
             Source::AzureAd(graph) => return graph.check().await,
             Source::Okta(okta) => return okta.check().await,
+            Source::LoginOnly(_) => {
+                return Ok(
+                    "login-only: read at sign-in by `idpsync run`, never in batch".to_owned(),
+                );
+            }
             Source::File(_) | Source::Ldap(_) => self.read(None).await?,
         };
         match read {
@@ -118,6 +126,7 @@ impl Source {
             Source::Ldap(ldap) => ldap.export().await,
             Source::AzureAd(graph) => graph.export().await,
             Source::Okta(okta) => okta.export().await,
+            Source::LoginOnly(name) => Err(login_only(name)),
         }
     }
 
@@ -128,13 +137,14 @@ impl Source {
             Source::Ldap(ldap) => ldap.requests(),
             Source::AzureAd(graph) => graph.http().map_or(0, HttpClient::requests),
             Source::Okta(okta) => okta.http().map_or(0, HttpClient::requests),
+            Source::LoginOnly(_) => 0,
         }
     }
 
     /// Answers so far that throttled us (429) or said the service was busy (503).
     pub fn throttles(&self) -> u64 {
         match self {
-            Source::File(_) | Source::Ldap(_) => 0,
+            Source::File(_) | Source::Ldap(_) | Source::LoginOnly(_) => 0,
             Source::AzureAd(graph) => graph.http().map_or(0, HttpClient::throttles),
             Source::Okta(okta) => okta.http().map_or(0, HttpClient::throttles),
         }
@@ -155,8 +165,16 @@ impl Source {
                 let okta = okta.clone();
                 spawned(async move { okta.read_if_changed(None).await }).await
             }
+            Source::LoginOnly(name) => Err(login_only(name)),
         }
     }
+}
+
+/// Why a login-only IdP cannot be read.
+fn login_only(name: &crate::model::IdpName) -> SourceError {
+    SourceError::Invalid(format!(
+        "IdP {name} is login-only (kind = \"oidc\"): its memberships change at sign-in, and there is nothing to read in batch"
+    ))
 }
 
 /// Runs a cloud read as a task of its own on the runtime's workers, beside the connection tasks

@@ -89,6 +89,9 @@ pub struct RunPart<'a> {
     pub planned_at: i64,
     /// Users the read skipped for lack of a user key, when known (not for a saved plan).
     pub skipped_users: Option<u64>,
+    /// (id, name) of each IdP group the mappings found in the read, for logins to match claims
+    /// through (`None`: leave the stored ones, as a saved plan does).
+    pub group_names: Option<Vec<(&'a str, &'a str)>>,
 }
 
 /// What is recorded of an applied read for the unchanged-read shortcut.
@@ -520,6 +523,9 @@ fn record_run_part(
                 digest.hash as i64
             ])?;
         }
+    }
+    if let Some(names) = &run.group_names {
+        super::login::record_group_names(tx, source, names)?;
     }
     let faithful = applied.dropped.is_empty() && super::generation_in(tx)? == run.planned_at;
     match run.read.as_ref().filter(|_| faithful) {

@@ -253,7 +253,7 @@ impl State {
     }
 }
 
-fn groups_in(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<LoadedGroup>> {
+pub(super) fn groups_in(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<LoadedGroup>> {
     let mut stmt = conn.prepare("SELECT id, stage, name, norm FROM groups ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(LoadedGroup {
@@ -266,7 +266,7 @@ fn groups_in(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<LoadedGroup>> 
     rows.collect()
 }
 
-fn former_names_in(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<FormerName>> {
+pub(super) fn former_names_in(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<FormerName>> {
     let mut stmt = conn.prepare("SELECT stage, norm, name, group_id FROM former_names")?;
     let rows = stmt.query_map([], |r| {
         Ok(FormerName {

@@ -12,6 +12,7 @@ mod groups;
 mod history;
 mod load;
 pub mod lock;
+mod login;
 mod runs;
 mod saved;
 mod schema;
@@ -28,6 +29,7 @@ pub use edit::{LostRoles, RemovedDirect};
 pub use groups::{GroupMember, GroupView, UserMembership};
 pub use history::{AuditFilter, AuditRecord, IdpRun, JournalEntry, StoredRead};
 pub use load::{FormerName, Loaded, LoadedGroup};
+pub use login::{LoginApplied, LoginChange, LoginState};
 pub use runs::{NotApplied, PendingRefusal, Refusal, RunRecord};
 pub use saved::{NamedChange, PlanPart, stale as stale_plan};
 

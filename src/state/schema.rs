@@ -222,6 +222,23 @@ ALTER TABLE run_idps ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;
 -- One word per outcome everywhere.
 UPDATE runs SET outcome = 'applied' WHERE outcome = 'ok';
 "#,
+    r#"
+-- Per IdP and user, the issue time of the last login token applied: an older token changes nothing.
+CREATE TABLE login_tokens (
+    source      INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    issued_at   INTEGER NOT NULL,
+    PRIMARY KEY (source, user_id)
+) WITHOUT ROWID;
+-- Per IdP, the id and name of each mapped IdP group in its last applied read: a login's groups
+-- claim (Entra sends ids) is matched to mappings that name groups through it.
+CREATE TABLE idp_group_names (
+    source      INTEGER NOT NULL,
+    idp_group   TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    PRIMARY KEY (source, idp_group)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -93,6 +93,7 @@ pub(super) fn apply_plan(
                     read: read_record(context.config, plan, read),
                     planned_at,
                     skipped_users: Some(skipped(read)),
+                    group_names: Some(group_names(read, &baseline)),
                 };
                 let report = |written: u64| {
                     (context.progress)(Progress::Applying {
@@ -169,6 +170,26 @@ fn withdraw(plan: &mut Plan, i: usize, read: &Read, failure: Failure) {
     plan.adds.retain(|c| c.idp != i);
     plan.removes.retain(|c| c.idp != i);
     plan.outcomes[i] = Outcome::Failed;
+}
+
+/// (id, name) of each IdP group the read's mappings found (the baseline's groups), for logins
+/// to match a groups claim of ids to mappings that name groups.
+fn group_names<'a>(
+    read: &'a Read,
+    baseline: &'a crate::reconcile::Baseline,
+) -> Vec<(&'a str, &'a str)> {
+    let Ok(directory) = &read.result else {
+        return Vec::new();
+    };
+    baseline
+        .keys()
+        .filter_map(|id| match directory.find(id) {
+            crate::directory::Lookup::Found(i) => {
+                Some((id.as_str(), directory.groups[i].name.as_str()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn skipped(read: &Read) -> u64 {

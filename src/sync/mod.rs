@@ -13,9 +13,11 @@
 //! | the core's input and the plan | [`planning`] (with [`world`]) |
 //! | the checked apply per IdP, the run history | [`apply`] |
 //! | the reconcile document | [`document`] |
+//! | a login: the same steps for one user, without a run | [`login`] |
 
 mod apply;
 mod document;
+pub mod login;
 mod planning;
 mod prepare;
 #[cfg(test)]
@@ -32,7 +34,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::model::{Failure, FailureKind, IdpName, RunOutcome, Stage};
 use crate::progress::{Progress, ProgressFn};
-use crate::reconcile::{Baseline, Outcome};
+use crate::reconcile::{Baseline, Outcome, Scope};
 use crate::report::{InactiveDoc, Report};
 use crate::state::lock;
 use crate::state::{Loaded, NotApplied, RunRecord, State, StateError};
@@ -113,6 +115,11 @@ pub enum SyncError {
     /// `--idp` named an IdP the configuration does not have.
     #[error("no [[idp]] is named {0:?}")]
     UnknownIdp(String),
+    /// `--idp` named a login-only IdP, which is never read in batch.
+    #[error(
+        "IdP {0:?} is login-only (kind = \"oidc\"): its memberships change at sign-in (POST /v1/login), never in a run"
+    )]
+    LoginOnly(String),
     /// The state file failed.
     #[error(transparent)]
     State(#[from] StateError),
@@ -273,7 +280,7 @@ impl Run<'_> {
             users = loaded.users.len(),
             "State loaded."
         );
-        let (world, mut plan) = planning::plan_run(config, options, &reads, &loaded);
+        let (world, mut plan) = planning::plan_run(config, options, &reads, &loaded, Scope::All);
         (self.progress)(Progress::Planned {
             changes: (plan.adds.len() + plan.removes.len()) as u64,
         });

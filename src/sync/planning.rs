@@ -8,7 +8,7 @@ use super::read::Read;
 use super::world::{World, build_world, dense_index, lookup};
 use crate::config::{Config, IdpConfig, MappingConfig};
 use crate::model::IdpName;
-use crate::reconcile::{Held, IdpInput, IdpRead, Plan, Policy, UserIdx, reconcile};
+use crate::reconcile::{Held, IdpInput, IdpRead, Plan, Policy, Scope, UserIdx, reconcile};
 use crate::state::Loaded;
 
 /// Plans the run: builds the world of `loaded` and the read IdPs, and reconciles.
@@ -17,6 +17,7 @@ pub(super) fn plan_run(
     options: &RunOptions,
     reads: &[Read],
     loaded: &Loaded,
+    scope: Scope,
 ) -> (World, Plan) {
     let names: Vec<&IdpName> = reads.iter().map(|r| &r.name).collect();
     let mut world = build_world(config, loaded, options.dry_run);
@@ -84,7 +85,7 @@ pub(super) fn plan_run(
         allow_empty: options.allow_empty,
         served_stages: config.daemon.stages.iter().cloned().collect(),
         command: format!("idpsync --config {} reconcile", shell_quote(&config.path)),
-        scope: Default::default(),
+        scope,
     };
     let plan = reconcile(&world.universe, &inputs, &policy);
     tracing::debug!(

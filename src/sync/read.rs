@@ -37,14 +37,19 @@ pub(super) fn select_idps<'a>(
     config: &'a Config,
     wanted: &[IdpName],
 ) -> Result<Vec<&'a IdpConfig>, SyncError> {
+    let login_only = |idp: &IdpConfig| matches!(idp.kind, crate::config::IdpKind::Oidc);
     if wanted.is_empty() {
-        return Ok(config.idps.iter().collect());
+        // Login-only IdPs are never read in batch: a run has nothing to plan for them.
+        return Ok(config.idps.iter().filter(|i| !login_only(i)).collect());
     }
     let mut out: Vec<&IdpConfig> = Vec::new();
     for name in wanted {
         let idp = config
             .idp(name.as_str())
             .ok_or_else(|| SyncError::UnknownIdp(name.to_string()))?;
+        if login_only(idp) {
+            return Err(SyncError::LoginOnly(name.to_string()));
+        }
         if !out.iter().any(|i| i.name == idp.name) {
             out.push(idp);
         }

@@ -7,6 +7,7 @@
 //! - `bad_input`: every bad configuration, override or argument exits 2 and changes nothing.
 //! - `cli`: the reconcile document, dry runs, read commands, IdP failures, paths, `check`.
 //! - `lock`: the per-IdP run lock.
+//! - `login`: `POST /v1/login` through the running service, with tokens of the fake OpenID provider.
 //! - `login_verify`: the login token verifier against the fake OpenID provider of `fakes`.
 //! - `crash`, with `armed`: the binary SIGKILLed at each failpoint of the write path, a seeded
 //!   smoke test of random kills, and edits racing a run.
@@ -35,6 +36,7 @@ mod graph;
 mod ldap;
 mod ldap_fixture;
 mod lock;
+mod login;
 mod login_verify;
 mod okta;
 mod renames;

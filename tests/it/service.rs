@@ -77,7 +77,7 @@ fn replace_export(env: &Env, doc: &Value) {
 }
 
 /// Polls `probe` until it gives `Ok`, at most [`PATIENCE`]; panics with its last `Err`.
-fn eventually<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn eventually<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + PATIENCE;
     loop {
         match probe() {
@@ -92,19 +92,19 @@ fn eventually<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T 
 
 /// An HTTP answer.
 #[derive(Debug)]
-struct Http {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Http {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Http {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {self:?}"))
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -113,22 +113,44 @@ impl Http {
 }
 
 /// `GET path` over HTTP/1.1 with `Connection: close`, with `Authorization: Bearer token` when given.
-fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> Http {
+pub(crate) fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> Http {
+    http_send(addr, "GET", path, token, None)
+}
+
+/// `method path` over HTTP/1.1 with `Connection: close`, a bearer `token` when given, and a
+/// JSON `body` when given.
+pub(crate) fn http_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> Http {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let length = body.map_or(String::new(), |b| {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        )
+    });
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{length}Connection: close\r\n\r\n"
     )
     .unwrap();
+    if let Some(body) = body {
+        // A server that refuses early (413) may close before reading it all.
+        let _ = stream.write_all(body);
+    }
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
     let raw = String::from_utf8(raw).expect("the answer is UTF-8");
     let (head, body) = raw
         .split_once("\r\n\r\n")
@@ -271,14 +293,14 @@ fn wait_for_runs(service: &Service, from: f64, more: f64) -> f64 {
 }
 
 /// Starts the service of `env` in-process.
-async fn start(env: &Env) -> Service {
+pub(crate) async fn start(env: &Env) -> Service {
     Service::start(&env.config_path(), env.vars.clone())
         .await
         .expect("the service starts")
 }
 
 /// Stops the service and waits for it; a service still running after [`PATIENCE`] is a hung test.
-async fn stop(service: Service) {
+pub(crate) async fn stop(service: Service) {
     service.stop();
     tokio::time::timeout(PATIENCE, service.wait())
         .await

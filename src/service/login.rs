@@ -1,0 +1,320 @@
+//! `POST /v1/login` (SPEC §4): the caller's token, bounds on the request, the ID token's
+//! verification, the claims, a per-subject rate limit, then the one-user reconcile.
+//!
+//! Limits chosen where SPEC names the behaviour but no key: at most [`MAX_IN_FLIGHT`] logins at
+//! once (more are `503` with `Retry-After: 1`), [`LOGINS_PER_MINUTE`] logins per subject
+//! (`429` with the seconds until the next is allowed), bodies of at most [`MAX_BODY_BYTES`]
+//! (`413`), and [`LOGIN_TIMEOUT`] for the whole answer (`503`). Every refusal changes nothing
+//! and never quotes the token.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State as Extract;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use secrecy::ExposeSecret;
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use super::Shared;
+use super::http::{ApiError, equal_in_constant_time};
+use crate::config::{Config, IdpConfig};
+use crate::login::{ClaimsError, Groups, Rejected, Verifier, claims, select};
+use crate::model::IdpName;
+use crate::sync::login::{LoginError, login_once};
+
+/// The largest login body read (64 KiB: a token of about 5,000 short group names fits).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Logins answered at once.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Logins a subject may make per minute.
+pub const LOGINS_PER_MINUTE: u32 = 30;
+/// The longest a login may take to answer.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often each provider's JWKS is fetched again.
+pub const JWKS_REFRESH: Duration = Duration::from_secs(3600);
+/// How long after a failed discovery it is tried again.
+const LOAD_RETRY: Duration = Duration::from_secs(5);
+
+/// The login side of the service: one verifier per `[idp.oidc]`, the limits.
+pub(crate) struct Logins {
+    verifiers: Vec<(IdpName, Arc<Verifier>)>,
+    in_flight: Semaphore,
+    per_subject: DefaultKeyedRateLimiter<String>,
+}
+
+impl Logins {
+    /// A verifier for every IdP with `[idp.oidc]` (none loaded yet).
+    pub(crate) fn new(config: &Config) -> anyhow::Result<Logins> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let mut verifiers = Vec::new();
+        for idp in &config.idps {
+            if let Some(oidc) = &idp.oidc {
+                let verifier = Verifier::new(oidc, http.clone())
+                    .map_err(|e| anyhow::anyhow!("idp {}: {e}", idp.name))?;
+                verifiers.push((idp.name.clone(), Arc::new(verifier)));
+            }
+        }
+        let quota = Quota::per_minute(NonZeroU32::new(LOGINS_PER_MINUTE).expect("not zero"));
+        Ok(Logins {
+            verifiers,
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            per_subject: RateLimiter::keyed(quota),
+        })
+    }
+
+    /// Whether every verifier has loaded its discovery document and JWKS (`/readyz`).
+    pub(crate) fn loaded(&self) -> bool {
+        self.verifiers.iter().all(|(_, v)| v.is_loaded())
+    }
+
+    /// Loads each verifier (again every few seconds until it loads), then refreshes its JWKS on
+    /// a timer, until `stop`.
+    pub(crate) fn spawn_loaders(
+        &self,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.verifiers
+            .iter()
+            .map(|(name, verifier)| {
+                let (name, verifier, mut stop) = (name.clone(), verifier.clone(), stop.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let (result, next) = if verifier.is_loaded() {
+                            (verifier.refresh().await, JWKS_REFRESH)
+                        } else {
+                            (verifier.load().await, LOAD_RETRY)
+                        };
+                        match result {
+                            Ok(()) => {
+                                info!(idp = %name, issuer = verifier.issuer(), "OIDC keys loaded.")
+                            }
+                            Err(e) => warn!(idp = %name, "{e}"),
+                        }
+                        let wait = if verifier.is_loaded() {
+                            JWKS_REFRESH
+                        } else {
+                            next
+                        };
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => {}
+                            () = crate::sync::stopped(&mut stop) => return,
+                        }
+                    }
+                })
+            })
+            .collect()
+    }
+
+    fn verifier(&self, idp: &IdpName) -> Option<&Arc<Verifier>> {
+        self.verifiers
+            .iter()
+            .find(|(n, _)| n == idp)
+            .map(|(_, v)| v)
+    }
+}
+
+/// `POST /v1/login`.
+pub(super) async fn login(
+    Extract(shared): Extract<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let answer = match tokio::time::timeout(LOGIN_TIMEOUT, answer(&shared, &headers, body)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the login took too long; nothing was changed",
+        )
+        .retry_after(1)),
+    };
+    let outcome = match &answer {
+        Ok(_) => "applied",
+        Err(e) => e.code,
+    };
+    shared
+        .metrics
+        .record_login(outcome, started.elapsed().as_secs_f64());
+    match answer {
+        Ok(reply) => reply,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn answer(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let config = shared.config();
+    check_caller(&config, headers)?;
+    let logins = &shared.logins;
+    let Ok(_permit) = logins.in_flight.try_acquire() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "too many logins in flight",
+        )
+        .retry_after(1));
+    };
+    let token = id_token(body).await?;
+    let invalid = |detail: String| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", detail);
+    let (issuer, audiences) = select::issuer_and_audiences(&token)
+        .ok_or_else(|| invalid("the token is not a JWT with iss and aud".to_owned()))?;
+    let idp = config
+        .idps
+        .iter()
+        .find(|idp| {
+            idp.oidc.as_ref().is_some_and(|o| {
+                select::same_issuer(&o.issuer, &issuer) && audiences.contains(&o.client_id)
+            })
+        })
+        .ok_or_else(|| {
+            invalid("no [idp.oidc] takes tokens of this issuer and audience".to_owned())
+        })?;
+    let oidc = idp.oidc.as_ref().expect("selected on its [idp.oidc]");
+    let verifier = logins.verifier(&idp.name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!(
+                "idp {}: [idp.oidc] changed since start; restart the service",
+                idp.name
+            ),
+        )
+        .retry_after(5)
+    })?;
+    let verified = verifier
+        .verify(&token, chrono::Utc::now())
+        .await
+        .map_err(|e| match e {
+            Rejected::Invalid(detail) => invalid(detail),
+            Rejected::NotLoaded(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+            .retry_after(5),
+        })?;
+    let read = claims::read(&verified, oidc).map_err(|e| match e {
+        ClaimsError::Invalid(detail) => invalid(detail),
+        ClaimsError::GroupsMissing(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "groups_claim_missing",
+            e.to_string(),
+        ),
+    })?;
+    if let Err(not_until) = logins.per_subject.check_key(&read.subject) {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("more than {LOGINS_PER_MINUTE} logins a minute for this subject"),
+        )
+        .retry_after(wait.as_secs().max(1)));
+    }
+    let groups = match read.groups {
+        Groups::Listed(groups) => groups,
+        Groups::Overage { .. } => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the token carries an Entra groups overage, and resolving one through Graph is not built yet; nothing was changed",
+            )
+            .retry_after(60));
+        }
+    };
+    let (config, idp_name) = (config.clone(), idp.name.clone());
+    let (user, issued_at) = (read.user, read.issued_at);
+    let done = tokio::task::spawn_blocking(move || {
+        let idp: &IdpConfig = config
+            .idp(idp_name.as_str())
+            .expect("selected from this config");
+        login_once(&config, idp, &user, issued_at, &groups)
+    })
+    .await;
+    match done {
+        Ok(Ok(reply)) => Ok(axum::Json(reply).into_response()),
+        Ok(Err(LoginError::BadUser(detail))) => Err(invalid(detail)),
+        Ok(Err(e @ LoginError::NotAllowed(..))) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "user_not_allowed",
+            e.to_string(),
+        )),
+        Ok(Err(LoginError::State(e))) => {
+            tracing::error!(error = %e, "Login: the state could not be written.");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the state could not be written; nothing was changed",
+            )
+            .retry_after(1))
+        }
+        Err(_) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the login failed",
+        )),
+    }
+}
+
+/// Passes when no caller token is configured, or the request carries it.
+fn check_caller(config: &Config, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &config.daemon.webhook_token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if equal_in_constant_time(given.as_bytes(), expected.expose_secret().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "a missing or wrong caller token (webhook_token_file)",
+        ))
+    }
+}
+
+/// The body's `id_token`: `413` over [`MAX_BODY_BYTES`], `400` when it is not JSON with a
+/// string `id_token`.
+async fn id_token(body: Body) -> Result<String, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is over {MAX_BODY_BYTES} bytes"),
+            )
+        })?;
+    #[derive(serde::Deserialize)]
+    struct LoginBody {
+        id_token: String,
+    }
+    let bad = |detail: &str| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", detail);
+    let body: LoginBody = serde_json::from_slice(&bytes)
+        .map_err(|_| bad("the body must be JSON: {\"id_token\": \"<JWT>\"}"))?;
+    if body.id_token.trim().is_empty() {
+        return Err(bad("id_token is empty"));
+    }
+    Ok(body.id_token)
+}
+
+impl ApiError {
+    /// The same error with a `Retry-After` of `seconds`.
+    fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = HeaderValue::from_str(&seconds.to_string()).ok();
+        self
+    }
+}

@@ -1,0 +1,182 @@
+//! A login through the same core as a run, scoped to one user (SPEC §4 `POST /v1/login`).
+//!
+//! The groups claim becomes a one-user read: each claimed value is an IdP group holding only
+//! this user, named through the IdP's last applied read when that read saw it (Entra tokens
+//! carry ids where mappings often name groups; Okta tokens carry names). The core plans it in
+//! the one-user scope — adds only for an IdP that batch reads own removals for — and the plan
+//! goes through the checked apply as actor `login`, beside the token's `iat`, in one short
+//! transaction. No run lock is taken and no run is recorded: a login never waits behind a read.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
+use serde::Serialize;
+
+use super::RunOptions;
+use super::planning::plan_run;
+use super::read::Read;
+use crate::config::{Config, IdpConfig, IdpKind};
+use crate::directory::{Directory, IndexedGroup, SnapshotUser};
+use crate::model::UserKey;
+use crate::reconcile::{Change, Scope};
+use crate::state::{LoginApplied, LoginChange, LoginState, State, StateError};
+
+/// The reply of a login (SPEC §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoginReply {
+    /// The user key.
+    pub user: String,
+    /// The user's groups after the login.
+    pub groups: Vec<LoginGroup>,
+    /// Effective roles: stage → app → roles.
+    pub roles: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// What this login changed.
+    pub changes: LoginChanges,
+}
+
+/// A group of a [`LoginReply`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoginGroup {
+    /// Its name.
+    pub name: String,
+    /// Its stage.
+    pub stage: String,
+}
+
+/// Counts of a [`LoginReply`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LoginChanges {
+    /// Memberships added.
+    pub adds: u64,
+    /// Memberships removed.
+    pub removes: u64,
+}
+
+/// Why a login changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The user claim is not a usable user key (401 `invalid_token`).
+    #[error("the user claim is not a usable user key: {0}")]
+    BadUser(String),
+    /// The user is unknown and `auto_create = false` (403 `user_not_allowed`).
+    #[error("{0} is not a known user, and [idp.oidc] auto_create = false for IdP {1}")]
+    NotAllowed(String, String),
+    /// The state failed (503).
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// One verified login of `user` through `idp`: the groups claim `claimed`, from a token issued
+/// at `issued_at`.
+pub fn login_once(
+    config: &Config,
+    idp: &IdpConfig,
+    user: &str,
+    issued_at: i64,
+    claimed: &[String],
+) -> Result<LoginReply, LoginError> {
+    let key = UserKey::parse(user).map_err(|e| LoginError::BadUser(e.to_string()))?;
+    let auto_create = idp.oidc.as_ref().is_none_or(|o| o.auto_create);
+    let scope = Scope::User {
+        adds_only: !matches!(idp.kind, IdpKind::Oidc),
+    };
+    let mut state = State::open(&config.daemon.state)?;
+    // Planned inside the login's write transaction, against the memberships as they are there.
+    let plan = |start: &LoginState| {
+        let directory = one_user_read(&key, claimed, &start.group_names);
+        let reads = [Read {
+            name: idp.name.clone(),
+            result: Ok(directory),
+            fingerprint: None,
+            unchanged: None,
+            seconds: 0.0,
+            requests: 0,
+            throttles: 0,
+            _lock: None,
+        }];
+        let (world, plan) = plan_run(config, &RunOptions::default(), &reads, &start.loaded, scope);
+        let owned = |list: &[Change]| -> Vec<LoginChange> {
+            list.iter()
+                .map(|c| LoginChange {
+                    group: world.group_ids[c.group as usize].expect("a login sees stored groups"),
+                    cause: c.cause.to_string(),
+                })
+                .collect()
+        };
+        (owned(&plan.adds), owned(&plan.removes))
+    };
+    let applied = state.login(
+        &idp.name,
+        key.as_str(),
+        &config.daemon.stages,
+        issued_at,
+        auto_create,
+        plan,
+    )?;
+    let changes = match applied {
+        LoginApplied::NotAllowed => {
+            return Err(LoginError::NotAllowed(
+                key.to_string(),
+                idp.name.to_string(),
+            ));
+        }
+        LoginApplied::Stale => LoginChanges::default(),
+        LoginApplied::Applied(applied) => LoginChanges {
+            adds: applied.adds,
+            removes: applied.removes,
+        },
+    };
+    let doc = crate::views::user_doc(&state, &key, None)?;
+    Ok(LoginReply {
+        user: doc.user,
+        groups: doc
+            .groups
+            .into_iter()
+            .map(|g| LoginGroup {
+                name: g.name,
+                stage: g.stage,
+            })
+            .collect(),
+        roles: doc.roles,
+        changes,
+    })
+}
+
+/// The claim as a read of one user: each claimed value one group holding the user, with its id
+/// and name from the last applied read when that read saw it.
+fn one_user_read(key: &UserKey, claimed: &[String], names: &[(String, String)]) -> Directory {
+    let by_id: HashMap<&str, &str> = names
+        .iter()
+        .map(|(i, n)| (i.as_str(), n.as_str()))
+        .collect();
+    let mut by_name: HashMap<&str, Vec<&str>> = HashMap::default();
+    for (id, name) in names {
+        by_name.entry(name.as_str()).or_default().push(id.as_str());
+    }
+    let mut groups: BTreeMap<String, String> = BTreeMap::new();
+    for value in claimed {
+        let (id, name) = match (by_id.get(value.as_str()), by_name.get(value.as_str())) {
+            (Some(name), _) => (value.as_str(), *name),
+            (None, Some(ids)) if ids.len() == 1 => (ids[0], value.as_str()),
+            _ => (value.as_str(), value.as_str()),
+        };
+        groups
+            .entry(id.to_owned())
+            .or_insert_with(|| name.to_owned());
+    }
+    let users = [SnapshotUser {
+        id: key.as_str(),
+        key: Some(key.as_str()),
+        enabled: true,
+    }];
+    let groups = groups
+        .into_iter()
+        .filter(|(id, _)| id != key.as_str())
+        .map(|(id, name)| IndexedGroup {
+            id,
+            name,
+            users: vec![0],
+        })
+        .collect();
+    Directory::resolve_indexed(&users, groups).expect("one user and groups with distinct ids")
+}
