@@ -26,6 +26,8 @@ use super::http::{ApiError, equal_in_constant_time};
 use crate::config::{Config, IdpConfig};
 use crate::login::{ClaimsError, Groups, Rejected, Verifier, claims, select};
 use crate::model::IdpName;
+use crate::source::Source;
+use crate::source::graph::GraphSource;
 use crate::sync::login::{LoginError, login_once};
 
 /// The largest login body read (64 KiB: a token of about 5,000 short group names fits).
@@ -44,6 +46,8 @@ const LOAD_RETRY: Duration = Duration::from_secs(5);
 /// The login side of the service: one verifier per `[idp.oidc]`, the limits.
 pub(crate) struct Logins {
     verifiers: Vec<(IdpName, Arc<Verifier>)>,
+    /// The Graph client of each `azure_ad` IdP that signs users in, for groups overages.
+    graphs: Vec<(IdpName, Arc<GraphSource>)>,
     in_flight: Semaphore,
     per_subject: DefaultKeyedRateLimiter<String>,
 }
@@ -56,17 +60,21 @@ impl Logins {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             .build()?;
-        let mut verifiers = Vec::new();
+        let (mut verifiers, mut graphs) = (Vec::new(), Vec::new());
         for idp in &config.idps {
             if let Some(oidc) = &idp.oidc {
                 let verifier = Verifier::new(oidc, http.clone())
                     .map_err(|e| anyhow::anyhow!("idp {}: {e}", idp.name))?;
                 verifiers.push((idp.name.clone(), Arc::new(verifier)));
+                if let Source::AzureAd(graph) = Source::build(idp) {
+                    graphs.push((idp.name.clone(), graph));
+                }
             }
         }
         let quota = Quota::per_minute(NonZeroU32::new(LOGINS_PER_MINUTE).expect("not zero"));
         Ok(Logins {
             verifiers,
+            graphs,
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
             per_subject: RateLimiter::keyed(quota),
         })
@@ -222,14 +230,7 @@ async fn answer(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Resp
     }
     let groups = match read.groups {
         Groups::Listed(groups) => groups,
-        Groups::Overage { .. } => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the token carries an Entra groups overage, and resolving one through Graph is not built yet; nothing was changed",
-            )
-            .retry_after(60));
-        }
+        Groups::Overage { object_id, .. } => overage(logins, &idp.name, object_id).await?,
     };
     let (config, idp_name) = (config.clone(), idp.name.clone());
     let (user, issued_at) = (read.user, read.issued_at);
@@ -263,6 +264,36 @@ async fn answer(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Resp
             "the login failed",
         )),
     }
+}
+
+/// The groups of an Entra overage, looked up through Graph with the IdP's own credentials; a
+/// failed lookup is `503` and changes nothing (never "no groups").
+async fn overage(
+    logins: &Logins,
+    idp: &IdpName,
+    object_id: Option<String>,
+) -> Result<Vec<String>, ApiError> {
+    let unavailable = |detail: String| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail).retry_after(30)
+    };
+    let Some(graph) = logins.graphs.iter().find(|(n, _)| n == idp).map(|(_, g)| g) else {
+        return Err(unavailable(format!(
+            "the token carries a groups overage, and idp {idp} has no Graph credentials to resolve it (kind = \"azure_ad\"); nothing was changed"
+        )));
+    };
+    let Some(object_id) = object_id else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the token carries a groups overage but no oid to look the groups up by",
+        ));
+    };
+    graph.member_groups(&object_id).await.map_err(|e| {
+        warn!(idp = %idp, error = %e, "Login: the groups overage could not be resolved.");
+        unavailable(format!(
+            "the groups overage could not be resolved through Graph ({e}); nothing was changed"
+        ))
+    })
 }
 
 /// Passes when no caller token is configured, or the request carries it.

@@ -10,6 +10,7 @@ use fakes::oidc::{FakeOidc, SigningKey, forge};
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
+use crate::cloud::FAST_RETRIES;
 use crate::common::{CONFIG, Env};
 use crate::service::{Http, eventually, http_get, http_send, start, stop};
 
@@ -423,5 +424,107 @@ async fn readyz_waits_for_the_provider_and_logins_meanwhile_are_unavailable() {
     let answer = login_token(addr, &unsigned);
     assert_eq!(answer.status, 503, "{answer:?}");
     assert!(answer.header("retry-after").is_some());
+    stop(service).await;
+}
+
+/// An `azure_ad` IdP at `graph` that also signs users in through `issuer`, mapping Engineering.
+fn entra_env(graph: &str, issuer: &str) -> Env {
+    let env = Env::empty();
+    env.write_config(&format!(
+        r#"[daemon]
+state = "state/idpsync.db"
+listen = "127.0.0.1:0"
+schedule = "0 0 0 1 1 *"
+webhook_token_file = "hook.token"
+
+[[idp]]
+name = "entra"
+kind = "azure_ad"
+tenant_id = "contoso"
+client_id = "app-1"
+client_secret_file = "entra.secret"
+authority_url = "{graph}"
+graph_url = "{graph}"
+nested = true
+{FAST_RETRIES}
+[idp.oidc]
+issuer = "{issuer}"
+client_id = "entra-app"
+
+[[group]]
+name = "Eng"
+stage = "production"
+
+[[mapping]]
+idp = "entra"
+idp_group = "Engineering"
+group = "Eng"
+stage = "production"
+"#
+    ));
+    std::fs::write(env.path("hook.token"), format!("{HOOK}\n")).unwrap();
+    std::fs::write(env.path("entra.secret"), "s3cret\n").unwrap();
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entra_overage_is_resolved_through_graph_and_a_failed_lookup_changes_nothing() {
+    use fakes::graph::{FakeGraph, Member, Switches, Tenant};
+    let mut tenant = Tenant::new("contoso", "app-1", "s3cret");
+    // dan has no mail in the directory, so the batch read skips him; his token names him.
+    tenant
+        .user("u-ana", Some("ana@example.com"), true)
+        .user("u-dan", None, true);
+    tenant
+        .group(
+            "g-eng",
+            "Engineering",
+            vec![Member::User("u-ana".into()), Member::Group("g-sub".into())],
+        )
+        .group("g-sub", "Sub", vec![Member::User("u-dan".into())]);
+    let graph = FakeGraph::start(tenant, Switches::default());
+    let fake = FakeOidc::start(vec![key()]);
+    let env = entra_env(&graph.server.url(), &fake.issuer());
+    let service = start(&env).await;
+    let addr = service.addr();
+    eventually("/readyz and the run at start", || {
+        let ready = http_get(addr, "/readyz", None).status == 200;
+        let ana = groups_of(&env, "ana@example.com");
+        (ready && ana == ["production/Eng idp:entra"])
+            .then_some(())
+            .ok_or(format!("{ana:?}"))
+    });
+    let overage = |marker: Value| {
+        let mut c = claims(&fake, "entra-app", "dan@example.com", 0);
+        c["oid"] = json!("u-dan");
+        c["tid"] = json!("contoso");
+        c.as_object_mut()
+            .unwrap()
+            .extend(marker.as_object().unwrap().clone());
+        fake.sign(&c)
+    };
+    let claim_names = json!({"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1":
+        {"endpoint": "https://graph.windows.net/contoso/users/u-dan/getMemberObjects"}}});
+    // The lookup failing: 503 with Retry-After, and nothing changed.
+    graph.state.switches.lock().unwrap().refuse_tokens = true;
+    let before = env.state();
+    let refused = login_token(addr, &overage(claim_names.clone()));
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.json()["error"], "unavailable");
+    assert!(refused.header("retry-after").is_some());
+    assert_eq!(env.state().tables, before.tables);
+    graph.state.switches.lock().unwrap().refuse_tokens = false;
+    // Resolved: g-eng (through g-sub) is the mapped Engineering of the last applied read.
+    let answer = login_token(addr, &overage(claim_names));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.json()["changes"], json!({"adds": 1, "removes": 0}));
+    assert_eq!(
+        groups_of(&env, "dan@example.com"),
+        ["production/Eng idp:entra"]
+    );
+    // `hasgroups` asks for the same lookup.
+    let again = login_token(addr, &overage(json!({"hasgroups": true})));
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(again.json()["changes"], json!({"adds": 0, "removes": 0}));
     stop(service).await;
 }

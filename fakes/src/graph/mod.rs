@@ -178,6 +178,10 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1.0/groups", get(pages::groups))
         .route("/v1.0/groups/{id}/{relation}", get(pages::members))
         .route("/v1.0/$batch", post(pages::batch))
+        .route(
+            "/v1.0/users/{id}/getMemberObjects",
+            post(pages::member_objects),
+        )
         .route("/_fake/stats", get(stats))
         .with_state(state)
 }

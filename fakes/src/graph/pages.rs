@@ -477,3 +477,45 @@ fn inner(state: &State, request: &Value) -> (StatusCode, Value) {
         _ => bad("Only member listings are served in batches by this fake."),
     }
 }
+
+/// `POST /users/{id}/getMemberObjects`: the ids of every group the user is in, nested groups
+/// included (the call is transitive), as `{"value": [ids]}`; `securityEnabledOnly` is required.
+pub(super) async fn member_objects(
+    Extract(state): Extract<Arc<State>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(refused) = state.admit(&headers) {
+        return refused;
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if !body["securityEnabledOnly"].is_boolean() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "The parameter 'securityEnabledOnly' in the request payload is not a valid parameter.",
+        );
+    }
+    if !state.tenant.users.contains_key(&id) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    }
+    let user = Member::User(id);
+    let ids: Vec<&str> = state
+        .tenant
+        .groups
+        .iter()
+        .filter(|g| state.tenant.listed_members(g, true).contains(&user))
+        .map(|g| g.id.as_str())
+        .collect();
+    odata(json!({
+        "@odata.context": format!("{}/v1.0/$metadata#Collection(Edm.String)", state.base),
+        "value": ids,
+    }))
+}

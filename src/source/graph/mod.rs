@@ -115,6 +115,36 @@ impl GraphSource {
         ))
     }
 
+    /// The ids of every group the user `object_id` is in, nested groups included, through
+    /// `POST /users/{id}/getMemberObjects` (reference/idp-apis.md §1.8): how a login resolves an
+    /// Entra groups overage. Any failure fails the lookup; it is never "no groups".
+    pub async fn member_groups(&self, object_id: &str) -> Result<Vec<String>, SourceError> {
+        let client = self.client()?;
+        let url = self.v1(&format!(
+            "/users/{}/getMemberObjects",
+            super::encode_segment(object_id)
+        ))?;
+        let what = format!("POST {url}");
+        let body = serde_json::json!({"securityEnabledOnly": false});
+        let response = self
+            .authorized(
+                |token| {
+                    client
+                        .request(reqwest::Method::POST, url.clone())
+                        .bearer_auth(token.expose_secret())
+                        .json(&body)
+                },
+                &what,
+            )
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Ids {
+            value: Vec<String>,
+        }
+        let ids: Ids = super::collect::parse_page(&ok(response)?.body, &what)?;
+        Ok(ids.value)
+    }
+
     async fn collect(&self) -> Result<Collected, SourceError> {
         let mut collected = self.list_groups().await?;
         if self.config.batch {
