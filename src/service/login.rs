@@ -28,6 +28,7 @@ use crate::login::{ClaimsError, Groups, Rejected, Verifier, claims, select};
 use crate::model::IdpName;
 use crate::source::Source;
 use crate::source::graph::GraphSource;
+use crate::state::State;
 use crate::sync::login::{LoginError, login_once};
 
 /// The largest login body read (64 KiB: a token of about 5,000 short group names fits).
@@ -50,6 +51,9 @@ pub(crate) struct Logins {
     graphs: Vec<(IdpName, Arc<GraphSource>)>,
     in_flight: Semaphore,
     per_subject: DefaultKeyedRateLimiter<String>,
+    /// The connection logins write through, one login at a time: they queue here rather than
+    /// in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+    writer: std::sync::Mutex<Option<State>>,
 }
 
 impl Logins {
@@ -77,6 +81,7 @@ impl Logins {
             graphs,
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
             per_subject: RateLimiter::keyed(quota),
+            writer: std::sync::Mutex::new(None),
         })
     }
 
@@ -160,7 +165,11 @@ pub(super) async fn login(
     }
 }
 
-async fn answer(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn answer(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let config = shared.config();
     check_caller(&config, headers)?;
     let logins = &shared.logins;
@@ -234,11 +243,22 @@ async fn answer(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Resp
     };
     let (config, idp_name) = (config.clone(), idp.name.clone());
     let (user, issued_at) = (read.user, read.issued_at);
+    let shared = shared.clone();
     let done = tokio::task::spawn_blocking(move || {
         let idp: &IdpConfig = config
             .idp(idp_name.as_str())
             .expect("selected from this config");
-        login_once(&config, idp, &user, issued_at, &groups)
+        let mut writer = shared
+            .logins
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let state = match writer.take() {
+            Some(state) if state.path() == config.daemon.state => state,
+            _ => State::open(&config.daemon.state).map_err(LoginError::State)?,
+        };
+        let state = writer.insert(state);
+        login_once(&config, state, idp, &user, issued_at, &groups)
     })
     .await;
     match done {

@@ -67,9 +67,10 @@ pub enum LoginError {
 }
 
 /// One verified login of `user` through `idp`: the groups claim `claimed`, from a token issued
-/// at `issued_at`.
+/// at `issued_at`, written through `state` (the state file of `config`).
 pub fn login_once(
     config: &Config,
+    state: &mut State,
     idp: &IdpConfig,
     user: &str,
     issued_at: i64,
@@ -80,7 +81,6 @@ pub fn login_once(
     let scope = Scope::User {
         adds_only: !matches!(idp.kind, IdpKind::Oidc),
     };
-    let mut state = State::open(&config.daemon.state)?;
     // Planned inside the login's write transaction, against the memberships as they are there.
     let plan = |start: &LoginState| {
         let directory = one_user_read(&key, claimed, &start.group_names);
@@ -126,7 +126,7 @@ pub fn login_once(
             removes: applied.removes,
         },
     };
-    let doc = crate::views::user_doc(&state, &key, None)?;
+    let doc = crate::views::user_doc(state, &key, None)?;
     Ok(LoginReply {
         user: doc.user,
         groups: doc

@@ -1,0 +1,244 @@
+//! The login load generator of `scripts/bench`: serves a fake OpenID provider, starts
+//! `idpsync run` on a configuration that signs users in through it, and sends pre-signed tokens
+//! of many subjects (so the per-subject limit is not what is measured) to `POST /v1/login`:
+//! per claim size, a first login of every subject (untimed, unless `--during-batch`), then
+//! `--logins` timed logins with fresh tokens.
+//!
+//! `login-load --idpsync BIN --work DIR --key PEM [--base CONFIG] [--claims 10,200,5000]
+//! [--logins N] [--concurrency N] [--during-batch]` prints one JSON line per claim size:
+//! `{"claims", "logins", "seconds", "per_second", "p50_ms", "p99_ms", "errors",
+//! "idpsync_cpu_s", "loader_cpu_s"}`. `--base` is a configuration to add the login IdP to
+//! (the S1 directory's, for `--during-batch`: the load then starts while the run at start
+//! reads and applies it, and the line also says whether that run was still going at the end).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use fakes::oidc::{FakeOidc, SigningKey};
+use serde_json::json;
+
+/// Mapped login groups: claims name `g0`…; the first `MAPPED` of them are mapped.
+const MAPPED: usize = 200;
+/// Subjects tokens are signed for.
+const SUBJECTS: usize = 1000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let idpsync = PathBuf::from(value("--idpsync").expect("--idpsync BIN"));
+    let work = PathBuf::from(value("--work").expect("--work DIR"));
+    let key = std::fs::read_to_string(value("--key").expect("--key PEM")).expect("the key");
+    let claims: Vec<usize> = value("--claims")
+        .unwrap_or_else(|| "10,200,5000".into())
+        .split(',')
+        .map(|c| c.parse().expect("claim counts"))
+        .collect();
+    let logins: usize = value("--logins").map_or(3000, |v| v.parse().expect("--logins N"));
+    let concurrency: usize = value("--concurrency").map_or(16, |v| v.parse().expect("a number"));
+    let during_batch = args.iter().any(|a| a == "--during-batch");
+    std::fs::create_dir_all(&work).unwrap();
+
+    let fake = FakeOidc::start(vec![SigningKey {
+        kid: "load".into(),
+        alg: jsonwebtoken::Algorithm::RS256,
+        pem: key,
+    }]);
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let base = match value("--base") {
+        Some(path) => std::fs::read_to_string(path).expect("the base configuration"),
+        None => "[daemon]\nstate = \"state/login.db\"\n".to_owned(),
+    };
+    let daemon = format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\nschedule = \"0 0 0 1 1 *\"\n");
+    let mut config = base.replacen("[daemon]\n", &daemon, 1);
+    config.push_str(&format!(
+        "\n[[idp]]\nname = \"login\"\nkind = \"oidc\"\n\n[idp.oidc]\nissuer = \"{}\"\nclient_id = \"load-app\"\nmax_token_age = \"1h\"\n",
+        fake.issuer()
+    ));
+    for i in 0..MAPPED {
+        config.push_str(&format!(
+            "\n[[group]]\nname = \"Login {i}\"\nstage = \"production\"\n\n[[mapping]]\nidp = \"login\"\nidp_group = \"g{i}\"\ngroup = \"Login {i}\"\nstage = \"production\"\n"
+        ));
+    }
+    let config_path = work.join("login.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut child = Command::new(&idpsync)
+        .arg("--config")
+        .arg(&config_path)
+        .arg("run")
+        .current_dir(&work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("idpsync run starts");
+    let stderr = child.stderr.take().unwrap();
+    let reconciled = Arc::new(AtomicBool::new(false));
+    std::thread::spawn({
+        let reconciled = reconciled.clone();
+        move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("Reconciled.") {
+                    reconciled.store(true, Ordering::Release);
+                }
+                if line.contains("ERROR") || line.contains("WARN") {
+                    eprintln!("idpsync: {line}");
+                }
+            }
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let ready = client.get(format!("{url}/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "idpsync never became ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    for &count in &claims {
+        let now = chrono_now();
+        let sign = |iat: i64| -> Arc<Vec<String>> {
+            let bodies = (0..SUBJECTS).map(|s| {
+                // `count` short names per subject, a different slice of the mapped ones each.
+                let groups: Vec<String> = (0..count)
+                    .map(|g| format!("g{}", (g + s) % (count.max(MAPPED) + 1)))
+                    .collect();
+                let token = fake.sign(&json!({"iss": fake.issuer(), "aud": "load-app",
+                    "sub": format!("s{s}-{count}"), "iat": iat, "exp": iat + 3600,
+                    "email": format!("user{s}-{count}@load.example"), "groups": groups}));
+                json!({"id_token": token}).to_string()
+            });
+            Arc::new(bodies.collect())
+        };
+        // First logins (every subject's memberships added), untimed; then the timed logins
+        // with fresh tokens, as users signing in again with groups that mostly did not change.
+        let first = sign(now - 1);
+        if !during_batch {
+            runtime.block_on(load(&client, &url, first, SUBJECTS, concurrency));
+        }
+        let bodies = sign(now);
+        let body_bytes = bodies.iter().map(String::len).max().unwrap_or(0);
+        let cpu_before = (process_cpu(child.id()), own_cpu());
+        let started = Instant::now();
+        let (latencies, errors) =
+            runtime.block_on(load(&client, &url, bodies, logins, concurrency));
+        let seconds = started.elapsed().as_secs_f64();
+        let idpsync_cpu = process_cpu(child.id()) - cpu_before.0;
+        let loader_cpu = own_cpu() - cpu_before.1;
+        let mut sorted = latencies.clone();
+        sorted.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            sorted
+                .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let still_running = during_batch && !reconciled.load(Ordering::Acquire);
+        println!(
+            "{}",
+            json!({"claims": count, "logins": latencies.len(), "seconds": seconds,
+                   "per_second": latencies.len() as f64 / seconds, "p50_ms": pct(0.50) * 1e3,
+                   "p99_ms": pct(0.99) * 1e3, "errors": errors, "idpsync_cpu_s": idpsync_cpu,
+                   "loader_cpu_s": loader_cpu, "body_bytes": body_bytes,
+                   "during_batch": during_batch, "batch_still_running": still_running})
+        );
+    }
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
+
+/// Sends `logins` logins, `concurrency` at a time, cycling through `bodies`; the latencies of
+/// the 200s in seconds, and how many were not 200.
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: Arc<Vec<String>>,
+    logins: usize,
+    concurrency: usize,
+) -> (Vec<f64>, usize) {
+    use futures_util::StreamExt;
+    let results: Vec<Result<f64, u16>> = futures_util::stream::iter(0..logins)
+        .map(|i| {
+            let (client, bodies) = (client.clone(), bodies.clone());
+            let url = format!("{url}/v1/login");
+            async move {
+                let started = Instant::now();
+                let answer = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(bodies[i % bodies.len()].clone())
+                    .send()
+                    .await;
+                match answer {
+                    Ok(r) if r.status() == 200 => {
+                        let _ = r.bytes().await;
+                        Ok(started.elapsed().as_secs_f64())
+                    }
+                    Ok(r) => Err(r.status().as_u16()),
+                    Err(_) => Err(0),
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let errors = results.iter().filter(|r| r.is_err()).count();
+    if let Some(Err(status)) = results.iter().find(|r| r.is_err()) {
+        eprintln!("login-load: first failure status {status}");
+    }
+    (results.into_iter().filter_map(Result::ok).collect(), errors)
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// CPU seconds (user + system) of process `pid` so far, from `/proc/PID/stat`.
+fn process_cpu(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields after the command: state is 0, utime 11, stime 12; 100 ticks a second here.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// This process's CPU seconds so far.
+fn own_cpu() -> f64 {
+    process_cpu(std::process::id())
+}

@@ -1,0 +1,61 @@
+"""The login benchmark of scripts/bench: `login-load` (fakes/src/bin/login-load.rs) against `idpsync run`.
+
+login-load serves a fake OpenID provider, starts the service on a configuration with a login-only IdP of 200 mapped
+groups, and posts pre-signed tokens of 1,000 subjects: a first login of each (untimed), then timed logins with fresh
+tokens, at 10, 200 and 5,000 group claims; then 200 claims again while the service's run at start reads and applies
+the S1 directory (1,000,000 memberships) of the file benchmark. Returns the Markdown section for BENCHMARKS.md.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY = os.path.join(ROOT, "tests/fixtures/keys/entra-app.key")
+
+
+def load(loader, binary, work, extra):
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    cmd = [loader, "--idpsync", binary, "--work", work, "--key", KEY] + extra
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    if out.returncode != 0:
+        raise SystemExit(f"login-load failed: {out.stderr[-2000:]}")
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def run(binary, bench_work, logins=3000, concurrency=8):
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "fakes", "--bin", "login-load"], cwd=ROOT, check=True)
+    loader = os.path.join(ROOT, "target/release/login-load")
+    work = os.path.join(bench_work, "login")
+    common = ["--logins", str(logins), "--concurrency", str(concurrency)]
+    rows = load(loader, binary, os.path.join(work, "quiet"), common)
+    # The S1 directory and its 10,000 mappings, into a fresh state: the run at start applies it whole.
+    with open(os.path.join(bench_work, "idpsync.toml")) as f:
+        base = f.read()
+    base = base.replace('state = "state/bench.db"', 'state = "state/login-batch.db"')
+    base = re.sub(r'path = "directory.json"', f'path = "{os.path.join(bench_work, "directory.json")}"', base)
+    base_path = os.path.join(bench_work, "login-base.toml")
+    with open(base_path, "w") as f:
+        f.write(base)
+    rows += load(loader, binary, os.path.join(work, "batch"),
+                 common + ["--claims", "200", "--during-batch", "--base", base_path])
+    lines = ["## Logins (`POST /v1/login`)", "",
+             f"`login-load` against `idpsync run`: a login-only IdP with 200 mapped groups; 1,000 subjects, each first "
+             f"signed in once (untimed), then {logins:,} timed logins with fresh tokens, {concurrency} at a time. CPU is "
+             "each process's own over the timed logins.", "",
+             "| claims | token body bytes | logins | errors | logins/s | p50 ms | p99 ms | idpsync CPU s | "
+             "idpsync CPU ms per login | load generator CPU s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        label = f"{r['claims']}" + (" during the S1 run" if r["during_batch"] else "")
+        per = r["idpsync_cpu_s"] / max(1, r["logins"]) * 1e3
+        lines.append(f"| {label} | {r['body_bytes']:,} | {r['logins']:,} | {r['errors']} | {r['per_second']:.0f} | "
+                     f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['idpsync_cpu_s']:.2f} | {per:.2f} | "
+                     f"{r['loader_cpu_s']:.2f} |")
+    batch = [r for r in rows if r["during_batch"]]
+    if batch:
+        still = "was still going" if batch[0]["batch_still_running"] else "had finished"
+        lines += ["", f"During the S1 run: when the timed logins ended, the run {still}."]
+    return "\n".join(lines) + "\n"
