@@ -143,12 +143,7 @@ fn check_app_token(config: &crate::config::Config, headers: &HeaderMap) -> Resul
             "the read API is off: set daemon.app_token_file",
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if equal_in_constant_time(given.as_bytes(), expected.expose_secret().as_bytes()) {
+    if carries_bearer(headers, expected) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -159,8 +154,18 @@ fn check_app_token(config: &crate::config::Config, headers: &HeaderMap) -> Resul
     }
 }
 
+/// Whether the request's `Authorization: Bearer` token is `expected` (compared in constant time).
+pub(super) fn carries_bearer(headers: &HeaderMap, expected: &secrecy::SecretString) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    equal_in_constant_time(given.as_bytes(), expected.expose_secret().as_bytes())
+}
+
 /// Compares two secrets in time that depends on their lengths only.
-pub(super) fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
+fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -13,16 +13,15 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State as Extract;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use super::Shared;
-use super::http::{ApiError, equal_in_constant_time};
+use super::http::{ApiError, carries_bearer};
 use crate::config::{Config, IdpConfig};
 use crate::login::{ClaimsError, Groups, Rejected, Verifier, claims, select};
 use crate::model::IdpName;
@@ -321,12 +320,7 @@ fn check_caller(config: &Config, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &config.daemon.webhook_token else {
         return Ok(());
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if equal_in_constant_time(given.as_bytes(), expected.expose_secret().as_bytes()) {
+    if carries_bearer(headers, expected) {
         Ok(())
     } else {
         Err(ApiError::new(

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::cloud::FAST_RETRIES;
 use crate::common::{CONFIG, Env};
-use crate::service::{Http, eventually, http_get, http_send, start, stop};
+use crate::service::{Http, eventually, group_lines, http_get, http_send, start, stop};
 
 /// The caller token of every configuration here.
 const HOOK: &str = "hook-token-51d0c3";
@@ -105,27 +105,7 @@ fn ready(env: &Env, addr: SocketAddr) {
 fn groups_of(env: &Env, key: &str) -> Vec<String> {
     let out = env.run(&["users", "show", key, "--output", "json"]);
     let doc: Value = serde_json::from_str(&out.stdout).unwrap_or(json!({"groups": []}));
-    let mut lines: Vec<String> = doc["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| {
-            let provenance: Vec<&str> = g["provenance"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_str().unwrap())
-                .collect();
-            format!(
-                "{}/{} {}",
-                g["stage"].as_str().unwrap(),
-                g["name"].as_str().unwrap(),
-                provenance.join(",")
-            )
-        })
-        .collect();
-    lines.sort();
-    lines
+    group_lines(&doc)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,5 +506,50 @@ async fn an_entra_overage_is_resolved_through_graph_and_a_failed_lookup_changes_
     let again = login_token(addr, &overage(json!({"hasgroups": true})));
     assert_eq!(again.status, 200, "{again:?}");
     assert_eq!(again.json()["changes"], json!({"adds": 0, "removes": 0}));
+    stop(service).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_beside_batch_runs_neither_deadlock_nor_lose_a_change() {
+    let fake = FakeOidc::start(vec![key()]);
+    let env = env(&fake.issuer());
+    let service = start(&env).await;
+    let addr = service.addr();
+    ready(&env, addr);
+    // Batch runs of `corp` from the CLI, one after another, while logins of `okta` arrive.
+    let runs = {
+        let command = env.command();
+        let program = command.get_program().to_owned();
+        let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+        let dir = env.dir.path().to_owned();
+        std::thread::spawn(move || {
+            (0..5)
+                .map(|_| {
+                    std::process::Command::new(&program)
+                        .args(&args)
+                        .args(["-q", "reconcile", "--full"])
+                        .current_dir(&dir)
+                        .env_clear()
+                        .status()
+                        .unwrap()
+                        .code()
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let users: Vec<String> = (0..40).map(|i| format!("side{i}@example.com")).collect();
+    for user in &users {
+        let mut c = claims(&fake, "okta-app", user, 0);
+        c["GroupsClaim"] = json!("Okta Testers");
+        let answer = login_token(addr, &fake.sign(&c));
+        assert_eq!(answer.status, 200, "{user}: {answer:?}");
+    }
+    assert!(
+        runs.join().unwrap().iter().all(|c| *c == Some(0)),
+        "every run succeeded"
+    );
+    for user in &users {
+        assert_eq!(groups_of(&env, user), ["qa/Testers idp:okta"], "{user}");
+    }
     stop(service).await;
 }

@@ -199,9 +199,14 @@ fn dechunk(mut text: &str) -> String {
 fn user_groups(addr: SocketAddr, key: &str) -> Vec<String> {
     let answer = http_get(addr, &format!("/v1/users/{key}"), Some(TOKEN));
     assert_eq!(answer.status, 200, "{answer:?}");
-    let mut lines: Vec<String> = answer.json()["groups"]
+    group_lines(&answer.json())
+}
+
+/// The groups of a `users show` document as sorted `stage/name provenance,…` lines.
+pub(crate) fn group_lines(doc: &Value) -> Vec<String> {
+    let mut lines: Vec<String> = doc["groups"]
         .as_array()
-        .unwrap_or_else(|| panic!("no groups: {answer:?}"))
+        .unwrap_or_else(|| panic!("no groups: {doc}"))
         .iter()
         .map(|g| {
             let provenance: Vec<&str> = g["provenance"]
