@@ -553,3 +553,14 @@ async fn logins_beside_batch_runs_neither_deadlock_nor_lose_a_change() {
     }
     stop(service).await;
 }
+
+#[test]
+fn a_login_only_idp_is_never_read_in_batch() {
+    let env = env("http://127.0.0.1:9");
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert!(doc["failed_idps"].as_array().unwrap().is_empty(), "{doc}");
+    let named = env.run(&["reconcile", "--idp", "okta"]);
+    assert_eq!(named.code, 2, "{named:?}");
+    assert!(named.stderr.contains("login-only"), "{}", named.stderr);
+}
