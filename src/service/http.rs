@@ -143,25 +143,30 @@ fn check_app_token(config: &crate::config::Config, headers: &HeaderMap) -> Resul
             "the read API is off: set daemon.app_token_file",
         ));
     };
-    if carries_bearer(headers, expected) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "a missing or wrong app token",
-        ))
-    }
+    require_bearer(headers, expected, "a missing or wrong app token")
 }
 
-/// Whether the request's `Authorization: Bearer` token is `expected` (compared in constant time).
-pub(super) fn carries_bearer(headers: &HeaderMap, expected: &secrecy::SecretString) -> bool {
+/// Passes when the request's `Authorization: Bearer` token is `expected` (compared in constant
+/// time); else `401 invalid_token` saying `refusal`.
+pub(super) fn require_bearer(
+    headers: &HeaderMap,
+    expected: &secrecy::SecretString,
+    refusal: &'static str,
+) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    equal_in_constant_time(given.as_bytes(), expected.expose_secret().as_bytes())
+    if equal_in_constant_time(given.as_bytes(), expected.expose_secret().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            refusal,
+        ))
+    }
 }
 
 /// Compares two secrets in time that depends on their lengths only.

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use super::Shared;
-use super::http::{ApiError, carries_bearer};
+use super::http::{ApiError, require_bearer};
 use crate::config::{Config, IdpConfig};
 use crate::login::{ClaimsError, Groups, Rejected, Verifier, claims, select};
 use crate::model::IdpName;
@@ -320,15 +320,11 @@ fn check_caller(config: &Config, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &config.daemon.webhook_token else {
         return Ok(());
     };
-    if carries_bearer(headers, expected) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "a missing or wrong caller token (webhook_token_file)",
-        ))
-    }
+    require_bearer(
+        headers,
+        expected,
+        "a missing or wrong caller token (webhook_token_file)",
+    )
 }
 
 /// The body's `id_token`: `413` over [`MAX_BODY_BYTES`], `400` when it is not JSON with a

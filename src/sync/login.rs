@@ -84,16 +84,7 @@ pub fn login_once(
     // Planned inside the login's write transaction, against the memberships as they are there.
     let plan = |start: &LoginState| {
         let directory = one_user_read(&key, claimed, &start.group_names);
-        let reads = [Read {
-            name: idp.name.clone(),
-            result: Ok(directory),
-            fingerprint: None,
-            unchanged: None,
-            seconds: 0.0,
-            requests: 0,
-            throttles: 0,
-            _lock: None,
-        }];
+        let reads = [Read::unread(idp.name.clone(), Ok(directory))];
         let (world, plan) = plan_run(config, &RunOptions::default(), &reads, &start.loaded, scope);
         let owned = |list: &[Change]| -> Vec<LoginChange> {
             list.iter()
@@ -169,6 +160,7 @@ fn one_user_read(key: &UserKey, claimed: &[String], names: &[(String, String)]) 
         key: Some(key.as_str()),
         enabled: true,
     }];
+    // The user's own id is the key; a claimed value equal to it cannot also be a group id.
     let groups = groups
         .into_iter()
         .filter(|(id, _)| id != key.as_str())

@@ -32,6 +32,23 @@ pub(super) struct Read {
     pub(super) _lock: Option<RunLock>,
 }
 
+impl Read {
+    /// A read that sent nothing and holds no lock: an IdP that failed before its read, or a
+    /// login's claim standing in for one.
+    pub(super) fn unread(name: IdpName, result: Result<Directory, Failure>) -> Read {
+        Read {
+            name,
+            result,
+            fingerprint: None,
+            unchanged: None,
+            seconds: 0.0,
+            requests: 0,
+            throttles: 0,
+            _lock: None,
+        }
+    }
+}
+
 /// The IdPs `--idp` names (each once, in the order given), or all of them.
 pub(super) fn select_idps<'a>(
     config: &'a Config,
@@ -94,16 +111,7 @@ pub(super) async fn read_idps(
                 Ok(lock) => read_one(idp, stored.as_ref(), lock, progress).await,
                 Err(failure) => {
                     error!(idp = %idp.name, error = %failure, "IdP read failed; it contributes no changes this run.");
-                    Read {
-                        name: idp.name.clone(),
-                        result: Err(failure),
-                        fingerprint: None,
-                        unchanged: None,
-                        seconds: 0.0,
-                        requests: 0,
-                        throttles: 0,
-                        _lock: None,
-                    }
+                    Read::unread(idp.name.clone(), Err(failure))
                 }
             }
         });

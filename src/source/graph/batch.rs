@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use backon::Retryable;
 use futures_util::{StreamExt, TryStreamExt};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -91,15 +90,7 @@ async fn one_batch(
             })).collect::<Vec<_>>(),
         });
         let response = source
-            .authorized(
-                |token| {
-                    client
-                        .request(reqwest::Method::POST, url.clone())
-                        .bearer_auth(token.expose_secret())
-                        .json(&body)
-                },
-                &what,
-            )
+            .post(url.clone(), &body)
             .await
             .and_then(ok)
             .map_err(Attempt::Failed)?;

@@ -119,30 +119,39 @@ impl GraphSource {
     /// `POST /users/{id}/getMemberObjects` (reference/idp-apis.md §1.8): how a login resolves an
     /// Entra groups overage. Any failure fails the lookup; it is never "no groups".
     pub async fn member_groups(&self, object_id: &str) -> Result<Vec<String>, SourceError> {
-        let client = self.client()?;
         let url = self.v1(&format!(
             "/users/{}/getMemberObjects",
             super::encode_segment(object_id)
         ))?;
-        let what = format!("POST {url}");
         let body = serde_json::json!({"securityEnabledOnly": false});
-        let response = self
-            .authorized(
-                |token| {
-                    client
-                        .request(reqwest::Method::POST, url.clone())
-                        .bearer_auth(token.expose_secret())
-                        .json(&body)
-                },
-                &what,
-            )
-            .await?;
+        let response = ok(self.post(url, &body).await?)?;
         #[derive(serde::Deserialize)]
         struct Ids {
             value: Vec<String>,
         }
-        let ids: Ids = super::collect::parse_page(&ok(response)?.body, &what)?;
+        let ids: Ids = super::collect::parse_page(&response.body, &response.what)?;
         Ok(ids.value)
+    }
+
+    /// `POST url` with a JSON `body` and a bearer token, refreshing the token once on a 401; the
+    /// answer whatever its status (the caller judges it: a `$batch` reads its parts' statuses).
+    async fn post(
+        &self,
+        url: reqwest::Url,
+        body: &serde_json::Value,
+    ) -> Result<Response, SourceError> {
+        let client = self.client()?;
+        let what = format!("POST {url}");
+        self.authorized(
+            |token| {
+                client
+                    .request(reqwest::Method::POST, url.clone())
+                    .bearer_auth(token.expose_secret())
+                    .json(body)
+            },
+            &what,
+        )
+        .await
     }
 
     async fn collect(&self) -> Result<Collected, SourceError> {
