@@ -101,12 +101,8 @@ impl Logins {
                 let (name, verifier, mut stop) = (name.clone(), verifier.clone(), stop.clone());
                 tokio::spawn(async move {
                     loop {
-                        let (result, next) = if verifier.is_loaded() {
-                            (verifier.refresh().await, JWKS_REFRESH)
-                        } else {
-                            (verifier.load().await, LOAD_RETRY)
-                        };
-                        match result {
+                        // Discovery until it loads, then the JWKS alone.
+                        match verifier.refresh().await {
                             Ok(()) => {
                                 info!(idp = %name, issuer = verifier.issuer(), "OIDC keys loaded.")
                             }
@@ -115,7 +111,7 @@ impl Logins {
                         let wait = if verifier.is_loaded() {
                             JWKS_REFRESH
                         } else {
-                            next
+                            LOAD_RETRY
                         };
                         tokio::select! {
                             () = tokio::time::sleep(wait) => {}
