@@ -4,9 +4,11 @@
 //! |---|---|
 //! | which IdP a token is for: its unverified `iss` and `aud` | [`select`] |
 //! | discovery, JWKS, signature and time checks | [`verify`] |
+//! | a JWKS key, checked with `ring` | [`jwk`] |
 //! | the user key and the groups claim (listed, or an Entra overage) | [`claims`] |
 
 pub mod claims;
+pub mod jwk;
 pub mod select;
 pub mod verify;
 

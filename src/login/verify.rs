@@ -1,7 +1,8 @@
 //! Verifying an ID token for one IdP's `[idp.oidc]` (SPEC §4): discovery and JWKS through
 //! `openidconnect`, and the checks the crate leaves to us.
 //!
-//! The crate checks the signature, `iss`, `aud`, `exp` and the algorithm; we widen the
+//! The crate chooses the key and checks `iss`, `aud`, `exp` and the algorithm; the signature
+//! itself is checked by `ring` through the crate's key trait ([`RingJwk`]). We widen the
 //! algorithms to RS256, PS256 and ES256 (never `none`, never HMAC: the verifier is a public
 //! client's, so no shared secret exists to check one with), give `exp` its 60 s leeway by
 //! shifting the crate's clock, and check `nbf` (with the same leeway) and the `iat` age
@@ -16,16 +17,19 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGenderClaim,
+    CoreGrantType, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalClaims, ClaimsVerificationError, ClientId, IdToken, IssuerUrl, JsonWebKeySetUrl,
+    AdditionalClaims, ClaimsVerificationError, ClientId, EmptyAdditionalProviderMetadata, IdToken,
+    IdTokenVerifier, IssuerUrl, JsonWebKeySet, JsonWebKeySetUrl, ProviderMetadata,
     SignatureVerificationError,
 };
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
+use super::jwk::RingJwk;
 use crate::config::OidcConfig;
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`.
@@ -46,6 +50,25 @@ impl AdditionalClaims for Extra {}
 
 type Token =
     IdToken<Extra, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+
+/// A provider's JWKS, its keys checked with `ring` ([`RingJwk`]).
+type KeySet = JsonWebKeySet<RingJwk>;
+
+/// The crate's core discovery document, with [`RingJwk`] keys.
+type Metadata = ProviderMetadata<
+    EmptyAdditionalProviderMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    RingJwk,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
 
 /// A token that passed every check, with its payload.
 #[derive(Debug, Clone)]
@@ -72,7 +95,7 @@ pub enum Rejected {
 /// What the provider published, as loaded.
 struct Keys {
     jwks_uri: JsonWebKeySetUrl,
-    set: CoreJsonWebKeySet,
+    set: KeySet,
 }
 
 /// One IdP's token verifier.
@@ -126,7 +149,7 @@ impl Verifier {
 
     /// Discovery, then the JWKS it names; swapped in whole on success.
     pub async fn load(&self) -> Result<(), String> {
-        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+        let metadata = Metadata::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|e| {
                 format!(
@@ -147,7 +170,7 @@ impl Verifier {
         let Some(keys) = self.keys.load_full() else {
             return self.load().await;
         };
-        let set = CoreJsonWebKeySet::fetch_async(&keys.jwks_uri, &self.http)
+        let set = KeySet::fetch_async(&keys.jwks_uri, &self.http)
             .await
             .map_err(|e| format!("the JWKS of {} failed: {}", self.issuer.as_str(), chain(&e)))?;
         self.keys.store(Some(Arc::new(Keys {
@@ -198,7 +221,7 @@ impl Verifier {
         };
         let leeway = chrono::Duration::from_std(LEEWAY).expect("a minute");
         let shifted = now - leeway;
-        let verifier = CoreIdTokenVerifier::new_public_client(
+        let verifier = IdTokenVerifier::new_public_client(
             self.audience.clone(),
             self.issuer.clone(),
             keys.set.clone(),

@@ -190,6 +190,27 @@ async fn unsigned_hmac_forged_and_garbage_tokens_are_refused() {
 }
 
 #[tokio::test]
+async fn a_key_signs_only_with_its_own_algorithm_and_a_stranger_key_under_its_kid_fails() {
+    let fake = FakeOidc::start(vec![rsa(), key("k-ec", Algorithm::ES256, "okta-ec.key")]);
+    let verifier = loaded(&fake).await;
+    let now = now();
+    // The RSA key published for RS256, used for PS256 under its kid.
+    let pss = key("k-rsa", Algorithm::PS256, "entra-app.key");
+    let token = sign_with(&pss, Some("k-rsa"), &claims(&fake, now));
+    refused(verifier.verify(&token, now).await, "kid");
+    // Another RSA key of the right algorithm, under the published kid.
+    let stranger = key("k-rsa", Algorithm::RS256, "okta-rsa.key");
+    let token = sign_with(&stranger, Some("k-rsa"), &claims(&fake, now));
+    refused(verifier.verify(&token, now).await, "bad signature");
+    // Another P-256 key under the EC key's kid; an RSA signature under it.
+    let stranger = key("k-ec", Algorithm::ES256, "stranger-ec.key");
+    let token = sign_with(&stranger, Some("k-ec"), &claims(&fake, now));
+    refused(verifier.verify(&token, now).await, "bad signature");
+    let token = sign_with(&rsa(), Some("k-ec"), &claims(&fake, now));
+    refused(verifier.verify(&token, now).await, "kid");
+}
+
+#[tokio::test]
 async fn a_rotated_key_is_found_by_one_refetch_and_unknown_kids_do_not_refetch_again() {
     let fake = FakeOidc::start(vec![rsa()]);
     let verifier = loaded(&fake).await;
