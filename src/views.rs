@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::model::{GroupName, Stage, UserKey};
-use crate::state::{GroupView, State, StateError};
+use crate::state::{GroupView, State, StateError, UserMembership};
 
 /// One group of the `groups list` document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,9 +76,13 @@ pub fn user_doc(
     key: &UserKey,
     stage: Option<&Stage>,
 ) -> Result<UserDoc, StateError> {
-    let memberships = state.user_memberships(key, stage)?;
+    Ok(user_doc_of(key, &state.user_memberships(key, stage)?))
+}
+
+/// The `users show` document of `key` with `memberships` (from [`State::user_memberships`]).
+pub fn user_doc_of(key: &UserKey, memberships: &[UserMembership]) -> UserDoc {
     let mut roles: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
-    for m in &memberships {
+    for m in memberships {
         for role in &m.roles {
             if let Some((app, name)) = role.split_once('/') {
                 let list = roles
@@ -93,7 +97,7 @@ pub fn user_doc(
             }
         }
     }
-    Ok(UserDoc {
+    UserDoc {
         user: key.to_string(),
         groups: memberships
             .iter()
@@ -104,7 +108,7 @@ pub fn user_doc(
             })
             .collect(),
         roles,
-    })
+    }
 }
 
 /// The configuration line declaring group (`stage`, `name`), when the configuration declares it.

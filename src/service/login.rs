@@ -50,10 +50,13 @@ pub(crate) struct Logins {
     graphs: Vec<(IdpName, Arc<GraphSource>)>,
     in_flight: Semaphore,
     per_subject: DefaultKeyedRateLimiter<String>,
-    /// The connection logins write through, one login at a time: they queue here rather than
-    /// in SQLite's busy handler, which sleeps in steps of up to 100 ms.
-    writer: std::sync::Mutex<Option<State>>,
+    /// Idle connections to the state file: each login takes one for itself (and its login
+    /// catalogs with it), plans on its own snapshot, and queues only for its short write.
+    connections: std::sync::Mutex<Vec<State>>,
 }
+
+/// Idle login connections kept open.
+const POOLED_CONNECTIONS: usize = 16;
 
 impl Logins {
     /// A verifier for every IdP with `[idp.oidc]` (none loaded yet).
@@ -80,7 +83,7 @@ impl Logins {
             graphs,
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
             per_subject: RateLimiter::keyed(quota),
-            writer: std::sync::Mutex::new(None),
+            connections: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -243,17 +246,18 @@ async fn answer(
         let idp: &IdpConfig = config
             .idp(idp_name.as_str())
             .expect("selected from this config");
-        let mut writer = shared
-            .logins
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let state = match writer.take() {
+        let pool = &shared.logins.connections;
+        let idle = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut state = match idle {
             Some(state) if state.path() == config.daemon.state => state,
-            _ => State::open(&config.daemon.state).map_err(LoginError::State)?,
+            _ => State::open_for_logins(&config.daemon.state).map_err(LoginError::State)?,
         };
-        let state = writer.insert(state);
-        login_once(&config, state, idp, &user, issued_at, &groups)
+        let reply = login_once(&config, &mut state, idp, &user, issued_at, &groups);
+        let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < POOLED_CONNECTIONS {
+            idle.push(state);
+        }
+        reply
     })
     .await;
     match done {

@@ -231,58 +231,72 @@ impl State {
         user: &UserKey,
         stage: Option<&Stage>,
     ) -> Result<Vec<UserMembership>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT g.id, g.name, g.stage, s.provenance FROM memberships m
-                 JOIN users u ON u.id = m.user_id JOIN groups g ON g.id = m.group_id JOIN sources s ON s.id = m.source
-                 WHERE u.key = ?1 AND (?2 IS NULL OR g.stage = ?2)",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![user.as_str(), stage.map(Stage::as_str)], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut groups: BTreeMap<i64, UserMembership> = BTreeMap::new();
-        for row in rows {
-            let (id, name, stage, provenance) = row.map_err(|e| self.err(e))?;
-            let provenance =
-                Provenance::parse(&provenance).map_err(|e| StateError::Invalid(e.0))?;
-            groups
-                .entry(id)
-                .or_insert_with(|| UserMembership {
-                    name,
-                    stage,
-                    provenance: Vec::new(),
-                    roles: Vec::new(),
-                })
-                .provenance
-                .push(provenance);
-        }
-        let mut roles_stmt = self
-            .conn
-            .prepare("SELECT role FROM group_roles WHERE group_id = ?1 ORDER BY role")
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity(groups.len());
-        for (id, mut membership) in groups {
-            membership.provenance.sort();
-            let rows = roles_stmt
-                .query_map([id], |r| r.get(0))
-                .map_err(|e| self.err(e))?;
-            membership.roles = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
-            out.push(membership);
-        }
-        out.sort_by(|a, b| {
-            (a.stage.as_bytes(), a.name.as_bytes()).cmp(&(b.stage.as_bytes(), b.name.as_bytes()))
-        });
-        Ok(out)
+        let read = || -> rusqlite::Result<Vec<UserMembership>> {
+            let user_id: Option<i64> = self
+                .conn
+                .prepare_cached("SELECT id FROM users WHERE key = ?1")?
+                .query_row([user.as_str()], |r| r.get(0))
+                .optional()?;
+            match user_id {
+                Some(id) => user_memberships_in(&self.conn, id, stage.map(Stage::as_str)),
+                None => Ok(Vec::new()),
+            }
+        };
+        read().map_err(|e| self.err(e))
     }
+}
+
+/// The groups of the user with row id `user_id` (optionally in one stage), with provenances and
+/// roles, in (stage, name) order: two indexed reads, whatever the store's size.
+pub(super) fn user_memberships_in(
+    conn: &rusqlite::Connection,
+    user_id: i64,
+    stage: Option<&str>,
+) -> rusqlite::Result<Vec<UserMembership>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.id, g.name, g.stage, s.provenance FROM memberships m
+         JOIN groups g ON g.id = m.group_id JOIN sources s ON s.id = m.source
+         WHERE m.user_id = ?1 AND (?2 IS NULL OR g.stage = ?2)",
+    )?;
+    let rows = stmt.query_map(params![user_id, stage], |r| {
+        let provenance: String = r.get(3)?;
+        let provenance = Provenance::parse(&provenance).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.0.into())
+        })?;
+        Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, provenance))
+    })?;
+    let mut groups: BTreeMap<i64, UserMembership> = BTreeMap::new();
+    for row in rows {
+        let (id, name, stage, provenance) = row?;
+        groups
+            .entry(id)
+            .or_insert_with(|| UserMembership {
+                name,
+                stage,
+                provenance: Vec::new(),
+                roles: Vec::new(),
+            })
+            .provenance
+            .push(provenance);
+    }
+    let mut roles = conn.prepare_cached(
+        "SELECT group_id, role FROM group_roles
+         WHERE group_id IN (SELECT group_id FROM memberships WHERE user_id = ?1) ORDER BY group_id, role",
+    )?;
+    for row in roles.query_map([user_id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))? {
+        let (id, role) = row?;
+        if let Some(membership) = groups.get_mut(&id) {
+            membership.roles.push(role);
+        }
+    }
+    let mut out: Vec<UserMembership> = groups.into_values().collect();
+    for membership in &mut out {
+        membership.provenance.sort();
+    }
+    out.sort_by(|a, b| {
+        (a.stage.as_bytes(), a.name.as_bytes()).cmp(&(b.stage.as_bytes(), b.name.as_bytes()))
+    });
+    Ok(out)
 }
 
 /// Creates missing declared groups and aligns name case, description and roles, inside `tx`;

@@ -254,7 +254,7 @@ impl State {
 }
 
 pub(super) fn groups_in(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<LoadedGroup>> {
-    let mut stmt = conn.prepare("SELECT id, stage, name, norm FROM groups ORDER BY id")?;
+    let mut stmt = conn.prepare_cached("SELECT id, stage, name, norm FROM groups ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(LoadedGroup {
             id: r.get(0)?,
@@ -267,7 +267,7 @@ pub(super) fn groups_in(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<Loa
 }
 
 pub(super) fn former_names_in(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<FormerName>> {
-    let mut stmt = conn.prepare("SELECT stage, norm, name, group_id FROM former_names")?;
+    let mut stmt = conn.prepare_cached("SELECT stage, norm, name, group_id FROM former_names")?;
     let rows = stmt.query_map([], |r| {
         Ok(FormerName {
             stage: r.get(0)?,

@@ -1,33 +1,62 @@
-//! What a login reads and writes: one user's memberships of one IdP (through the by-user index,
-//! never a scan), the issue time of the last token applied for that user and IdP, and each
-//! mapped IdP group's id and name from the IdP's last applied read.
+//! What a login reads and writes: one user's memberships (through the by-user index, never a
+//! scan), the issue time of the last token applied for that user and IdP, and the groups the
+//! IdP's mappings can reach, with each mapped IdP group's id and name from the IdP's last applied
+//! read.
 //!
-//! A login takes no run lock; it waits only behind another short write transaction. It loads,
-//! plans and applies inside one write transaction ([`State::login`]), after comparing the
-//! token's `iat` with the stored one: of two logins of one user racing, the second to commit
-//! plans against what the first wrote, and an older token changes nothing whichever is second.
+//! A login takes no run lock; it waits only behind another short write transaction. It loads
+//! and plans on a snapshot, outside any write lock ([`State::login`]); its write transaction then
+//! applies that plan when the generation has not moved since — every change a plan reads moves
+//! it, except the token rows, which the write checks again — or loads and plans once more inside
+//! the write transaction when it has. The token's `iat` is compared with the stored one there: of
+//! two logins of one user racing, the second to commit plans against what the first wrote, and
+//! an older token changes nothing whichever is second.
+//!
+//! The groups a login can reach do not depend on the user, so they are kept between logins
+//! ([`Catalogs`]) for as long as nothing else writes: a commit through another connection
+//! changes `PRAGMA data_version`, and any other write through this one drops them. A login's own
+//! writes touch memberships, users and tokens only, never what a catalog holds.
 
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use rustc_hash::FxHashSet as HashSet;
 
 use super::apply::{Applied, Batch, MembershipChange, apply_in, source_id};
-use super::load::{Loaded, LoadedIdp};
-use super::{State, StateError, unix_now};
+use super::groups::user_memberships_in;
+use super::load::{FormerName, Loaded, LoadedGroup, LoadedIdp};
+use super::{State, StateError, UserMembership, unix_now};
 use crate::model::{IdpName, Provenance, Stage};
+
+/// Who signs in, through which IdP, and what the login may reach.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginRequest<'a> {
+    /// The IdP whose token it is.
+    pub idp: &'a IdpName,
+    /// The user key.
+    pub user: &'a str,
+    /// The stages this store serves.
+    pub stages: &'a [Stage],
+    /// The token's `iat`.
+    pub issued_at: i64,
+    /// Whether an unknown user is created.
+    pub auto_create: bool,
+    /// (stage, normalised name) of every group the IdP's mappings name.
+    pub targets: &'a [(Stage, String)],
+}
 
 /// What a login starts from.
 #[derive(Debug, Clone, Default)]
-pub struct LoginState {
-    /// Every group and former name; `users` holds the user when the store knows them; `idps[0]`
-    /// holds their memberships of the IdP in the served stages.
+pub struct LoginState<'a> {
+    /// The groups the IdP's mappings name (by name or former name) and the groups the user is
+    /// in; `users` holds the user when the store knows them; `idps[0]` holds their memberships
+    /// of the IdP in the served stages.
     pub loaded: Loaded,
     /// Whether the store knows the user.
     pub known: bool,
     /// The `iat` of the last token applied for this user and IdP.
     pub last_issued_at: Option<i64>,
     /// (IdP group id, name) of each mapped group in the IdP's last applied read.
-    pub group_names: Vec<(String, String)>,
+    pub group_names: &'a [(String, String)],
 }
 
 /// A change a login plans: a provenance of the login's IdP added to, or removed from, `group`.
@@ -50,51 +79,279 @@ pub enum LoginApplied {
     Applied(Applied),
 }
 
+/// A login's outcome, with the user's groups as its transaction left them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginDone {
+    /// What the login did.
+    pub applied: LoginApplied,
+    /// Every group the user is in afterwards, as `users show` lists them.
+    pub memberships: Vec<UserMembership>,
+}
+
+/// The login catalogs of one connection, one per IdP.
+#[derive(Debug, Default)]
+pub(super) struct Catalogs {
+    by_idp: Vec<Catalog>,
+}
+
+/// What every login of one IdP starts from, whoever signs in.
+#[derive(Debug)]
+struct Catalog {
+    idp: IdpName,
+    /// `PRAGMA data_version` when it was read.
+    data_version: i64,
+    /// The targets it was read for.
+    targets: Vec<(Stage, String)>,
+    /// The groups the targets name, by name or former name, and their former names.
+    groups: Vec<LoadedGroup>,
+    former_names: Vec<FormerName>,
+    /// (IdP group id, name) from the IdP's last applied read.
+    group_names: Vec<(String, String)>,
+}
+
+impl Catalogs {
+    /// The catalog of `request`'s IdP, read again when another connection committed since.
+    fn current(
+        &mut self,
+        tx: &Transaction<'_>,
+        request: &LoginRequest<'_>,
+    ) -> rusqlite::Result<&Catalog> {
+        let data_version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let found = self.by_idp.iter().position(|c| c.idp == *request.idp);
+        let fresh = found.filter(|&i| {
+            let catalog = &self.by_idp[i];
+            catalog.data_version == data_version && catalog.targets == request.targets
+        });
+        if let Some(i) = fresh {
+            return Ok(&self.by_idp[i]);
+        }
+        let catalog = read_catalog(tx, request, data_version)?;
+        let i = match found {
+            Some(i) => {
+                self.by_idp[i] = catalog;
+                i
+            }
+            None => {
+                self.by_idp.push(catalog);
+                self.by_idp.len() - 1
+            }
+        };
+        Ok(&self.by_idp[i])
+    }
+}
+
+/// Reads the catalog of `request`'s IdP.
+fn read_catalog(
+    tx: &Transaction<'_>,
+    request: &LoginRequest<'_>,
+    data_version: i64,
+) -> rusqlite::Result<Catalog> {
+    let targets: HashSet<(&str, &str)> = request
+        .targets
+        .iter()
+        .map(|(stage, norm)| (stage.as_str(), norm.as_str()))
+        .collect();
+    let named = |stage: &str, norm: &str| targets.contains(&(stage, norm));
+    let former = super::load::former_names_in(tx)?;
+    let by_former: HashSet<i64> = former
+        .iter()
+        .filter(|f| named(&f.stage, &f.norm))
+        .map(|f| f.group_id)
+        .collect();
+    let groups: Vec<LoadedGroup> = super::load::groups_in(tx)?
+        .into_iter()
+        .filter(|g| named(&g.stage, &g.norm) || by_former.contains(&g.id))
+        .collect();
+    let kept: HashSet<i64> = groups.iter().map(|g| g.id).collect();
+    let group_names = match idp_source(tx, request.idp)? {
+        Some(source) => tx
+            .prepare_cached("SELECT idp_group, name FROM idp_group_names WHERE source = ?1")?
+            .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    Ok(Catalog {
+        idp: request.idp.clone(),
+        data_version,
+        targets: request.targets.to_vec(),
+        groups,
+        former_names: former
+            .into_iter()
+            .filter(|f| kept.contains(&f.group_id))
+            .collect(),
+        group_names,
+    })
+}
+
+/// The write half of every login in this process, one at a time: logins queue here rather than
+/// in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+static LOGIN_WRITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A login decided before its write.
+enum Prepared {
+    /// Nothing to write: not allowed, or a stale token.
+    Done(LoginDone),
+    /// Planned at `generation`.
+    Planned {
+        generation: i64,
+        adds: Vec<LoginChange>,
+        removes: Vec<LoginChange>,
+        before: Vec<UserMembership>,
+    },
+}
+
 impl State {
-    /// One login of `user` through `idp` with a token issued at `issued_at`: in one write
-    /// transaction, loads what the login starts from, asks `plan` for its (adds, removes), and
-    /// applies them as actor `login` with the token's `iat`. The user is created when unknown and
-    /// `auto_create`.
+    /// One login (`request`): loads what the login starts from and asks `plan` for its (adds,
+    /// removes) on a snapshot, without the write lock; then, in one short write transaction,
+    /// applies them as actor `login` with the token's `iat` — or, when the generation moved since
+    /// the snapshot, loads and plans again inside that transaction. The user is created when
+    /// unknown and `request.auto_create`.
     pub fn login(
         &mut self,
-        idp: &IdpName,
-        user: &str,
-        stages: &[Stage],
-        issued_at: i64,
-        auto_create: bool,
-        plan: impl FnOnce(&LoginState) -> (Vec<LoginChange>, Vec<LoginChange>),
-    ) -> Result<LoginApplied, StateError> {
+        request: &LoginRequest<'_>,
+        plan: impl Fn(&LoginState<'_>) -> (Vec<LoginChange>, Vec<LoginChange>),
+    ) -> Result<LoginDone, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
-        let tx = self.write_tx()?;
-        let start = load_login_in(&tx, idp, user, stages).map_err(err)?;
-        if !start.known && !auto_create {
-            return Ok(LoginApplied::NotAllowed);
-        }
-        if start.last_issued_at.is_some_and(|last| last > issued_at) {
-            return Ok(LoginApplied::Stale);
-        }
-        let (adds, removes) = plan(&start);
+        let snapshot = {
+            let tx = self.conn.transaction().map_err(err)?;
+            prepare_in(&tx, &mut self.login_catalogs, request, &plan).map_err(err)?
+        };
+        let (generation, adds, removes, before) = match snapshot {
+            Prepared::Done(done) => return Ok(done),
+            Prepared::Planned {
+                generation,
+                adds,
+                removes,
+                before,
+            } => (generation, adds, removes, before),
+        };
+        let _turn = LOGIN_WRITES.lock().unwrap_or_else(|p| p.into_inner());
+        // Not `write_tx`: that drops the catalogs, which a login's own writes leave as they are.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let unchanged = super::generation_in(&tx).map_err(err)? == generation;
+        let (adds, removes, before) = match unchanged {
+            // Only the token's own row can have moved: nothing else a plan reads changes without
+            // moving the generation.
+            true => match recheck_in(&tx, request).map_err(err)? {
+                Some(applied) => {
+                    return Ok(LoginDone {
+                        applied,
+                        memberships: before,
+                    });
+                }
+                None => (adds, removes, before),
+            },
+            false => {
+                match prepare_in(&tx, &mut self.login_catalogs, request, &plan).map_err(err)? {
+                    Prepared::Done(done) => return Ok(done),
+                    Prepared::Planned {
+                        adds,
+                        removes,
+                        before,
+                        ..
+                    } => (adds, removes, before),
+                }
+            }
+        };
+        let user = request.user;
         let (adds, removes) = (as_changes(&adds, user), as_changes(&removes, user));
-        let provenance = Provenance::Idp(idp.clone());
+        let provenance = Provenance::Idp(request.idp.clone());
         let batch = Batch {
             actor: "login",
             provenance: &provenance,
             adds: &adds,
             removes: &removes,
-            served: stages,
+            served: request.stages,
             detail: None,
             run: None,
             progress: None,
         };
-        let mut applied = apply_login_in(&tx, &batch, user, issued_at).map_err(err)?;
-        if applied.adds + applied.removes > 0 {
+        let (mut applied, user_id) = apply_login_in(&tx, &batch, request).map_err(err)?;
+        let changed = applied.adds + applied.removes > 0;
+        if changed {
             super::bump_generation(&tx).map_err(err)?;
         }
+        let memberships = if changed {
+            user_memberships_in(&tx, user_id, None).map_err(err)?
+        } else {
+            before
+        };
         applied.generation = super::generation_in(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
-        Ok(LoginApplied::Applied(applied))
+        Ok(LoginDone {
+            applied: LoginApplied::Applied(applied),
+            memberships,
+        })
     }
+}
+
+/// Loads what a login of `request` starts from inside `tx` and decides it: not allowed, stale,
+/// or planned by `plan`.
+fn prepare_in(
+    tx: &Transaction<'_>,
+    catalogs: &mut Catalogs,
+    request: &LoginRequest<'_>,
+    plan: &impl Fn(&LoginState<'_>) -> (Vec<LoginChange>, Vec<LoginChange>),
+) -> rusqlite::Result<Prepared> {
+    let catalog = catalogs.current(tx, request)?;
+    let (start, user_id) = load_login_in(tx, request, catalog)?;
+    let before = match user_id {
+        Some(id) => user_memberships_in(tx, id, None)?,
+        None if !request.auto_create => {
+            return Ok(Prepared::Done(LoginDone {
+                applied: LoginApplied::NotAllowed,
+                memberships: Vec::new(),
+            }));
+        }
+        None => Vec::new(),
+    };
+    if start
+        .last_issued_at
+        .is_some_and(|last| last > request.issued_at)
+    {
+        return Ok(Prepared::Done(LoginDone {
+            applied: LoginApplied::Stale,
+            memberships: before,
+        }));
+    }
+    let (adds, removes) = plan(&start);
+    Ok(Prepared::Planned {
+        generation: start.loaded.generation,
+        adds,
+        removes,
+        before,
+    })
+}
+
+/// What a plan made on an earlier snapshot of an unchanged generation must still check: a newer
+/// token applied since, or the user gone while they may not be created.
+fn recheck_in(
+    tx: &Transaction<'_>,
+    request: &LoginRequest<'_>,
+) -> rusqlite::Result<Option<LoginApplied>> {
+    let user_id: Option<i64> = tx
+        .prepare_cached("SELECT id FROM users WHERE key = ?1")?
+        .query_row([request.user], |r| r.get(0))
+        .optional()?;
+    let Some(user_id) = user_id else {
+        return Ok((!request.auto_create).then_some(LoginApplied::NotAllowed));
+    };
+    let last: Option<i64> = match idp_source(tx, request.idp)? {
+        Some(source) => tx
+            .prepare_cached(
+                "SELECT issued_at FROM login_tokens WHERE source = ?1 AND user_id = ?2",
+            )?
+            .query_row([source, user_id], |r| r.get(0))
+            .optional()?,
+        None => None,
+    };
+    Ok(last
+        .is_some_and(|last| last > request.issued_at)
+        .then_some(LoginApplied::Stale))
 }
 
 /// A login's changes of `user` as the checked apply takes them.
@@ -108,105 +365,115 @@ fn as_changes<'a>(list: &'a [LoginChange], user: &'a str) -> Vec<MembershipChang
         .collect()
 }
 
-/// What a login of `user` through `idp` starts from, read inside the login's transaction.
-fn load_login_in(
+/// The source row of `idp`, when it has one.
+fn idp_source(tx: &Transaction<'_>, idp: &IdpName) -> rusqlite::Result<Option<i64>> {
+    tx.prepare_cached("SELECT id FROM sources WHERE provenance = ?1")?
+        .query_row([Provenance::Idp(idp.clone()).to_string()], |r| r.get(0))
+        .optional()
+}
+
+/// What a login of `request` starts from, read inside the login's transaction over `catalog`,
+/// with the user's row id when the store knows them.
+fn load_login_in<'c>(
     tx: &Transaction<'_>,
-    idp: &IdpName,
-    user: &str,
-    stages: &[Stage],
-) -> rusqlite::Result<LoginState> {
+    request: &LoginRequest<'_>,
+    catalog: &'c Catalog,
+) -> rusqlite::Result<(LoginState<'c>, Option<i64>)> {
     let mut state = LoginState {
         loaded: Loaded {
             generation: super::generation_in(tx)?,
-            groups: super::load::groups_in(tx)?,
-            former_names: super::load::former_names_in(tx)?,
+            groups: catalog.groups.clone(),
+            former_names: catalog.former_names.clone(),
             causes: vec![Arc::from("")],
             ..Loaded::default()
         },
+        group_names: &catalog.group_names,
         ..LoginState::default()
     };
     let user_id: Option<i64> = tx
-        .query_row("SELECT id FROM users WHERE key = ?1", [user], |r| r.get(0))
+        .prepare_cached("SELECT id FROM users WHERE key = ?1")?
+        .query_row([request.user], |r| r.get(0))
         .optional()?;
-    let source: Option<i64> = tx
-        .query_row(
-            "SELECT id FROM sources WHERE provenance = ?1",
-            [Provenance::Idp(idp.clone()).to_string()],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let source = idp_source(tx, request.idp)?;
     let mut held = LoadedIdp {
         source,
         ..LoadedIdp::default()
     };
     if let Some(user_id) = user_id {
         state.known = true;
-        state.loaded.users.push((user_id, user.to_owned()));
-    }
-    if let Some(source) = source {
-        let mut names =
-            tx.prepare_cached("SELECT idp_group, name FROM idp_group_names WHERE source = ?1")?;
-        state.group_names = names
-            .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
+        state.loaded.users.push((user_id, request.user.to_owned()));
     }
     if let (Some(user_id), Some(source)) = (user_id, source) {
         state.last_issued_at = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT issued_at FROM login_tokens WHERE source = ?1 AND user_id = ?2",
-                [source, user_id],
-                |r| r.get(0),
-            )
+            )?
+            .query_row([source, user_id], |r| r.get(0))
             .optional()?;
-        let served: Vec<&str> = stages.iter().map(Stage::as_str).collect();
         let mut rows = tx.prepare_cached(
-            "SELECT m.group_id, coalesce(c.idp_group, ''), g.stage FROM memberships m
+            "SELECT m.group_id, coalesce(c.idp_group, ''), g.stage, g.name, g.norm FROM memberships m
              JOIN groups g ON g.id = m.group_id LEFT JOIN causes c ON c.id = m.cause
              WHERE m.user_id = ?1 AND m.source = ?2",
         )?;
-        let found: Vec<(i64, String, String)> = rows
-            .query_map([user_id, source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        for (group, cause, stage) in found {
-            if served.contains(&stage.as_str()) {
-                let index = state.loaded.causes.len() as u32;
-                state.loaded.causes.push(Arc::from(cause));
-                held.held.push((group, user_id, index));
+        let found = rows.query_map([user_id, source], |r| {
+            Ok((
+                LoadedGroup {
+                    id: r.get(0)?,
+                    stage: r.get(2)?,
+                    name: r.get(3)?,
+                    norm: r.get(4)?,
+                },
+                r.get::<_, String>(1)?,
+            ))
+        })?;
+        let mut known: HashSet<i64> = catalog.groups.iter().map(|g| g.id).collect();
+        for row in found {
+            let (group, cause) = row?;
+            if !request.stages.iter().any(|s| s.as_str() == group.stage) {
+                continue;
+            }
+            let index = state.loaded.causes.len() as u32;
+            state.loaded.causes.push(Arc::from(cause));
+            held.held.push((group.id, user_id, index));
+            // A held group no mapping names still belongs in the world: its membership is
+            // current, and for a login-only IdP it is removed.
+            if known.insert(group.id) {
+                state.loaded.groups.push(group);
             }
         }
     }
     state.loaded.idps.push(held);
-    Ok(state)
+    Ok((state, user_id))
 }
 
-/// The user row (created when missing), the login's changes, and the token's `iat`.
+/// The user row (created when missing), the login's changes, and the token's `iat`; with the
+/// user's row id.
 fn apply_login_in(
     tx: &Transaction<'_>,
     batch: &Batch<'_>,
-    user: &str,
-    issued_at: i64,
-) -> rusqlite::Result<Applied> {
+    request: &LoginRequest<'_>,
+) -> rusqlite::Result<(Applied, i64)> {
     let source = source_id(tx, batch.provenance)?;
-    tx.execute(
-        "INSERT OR IGNORE INTO users (key, created_at) VALUES (?1, ?2)",
-        params![user, unix_now()],
-    )?;
-    let user_id: i64 = tx.query_row("SELECT id FROM users WHERE key = ?1", [user], |r| r.get(0))?;
+    tx.prepare_cached("INSERT OR IGNORE INTO users (key, created_at) VALUES (?1, ?2)")?
+        .execute(params![request.user, unix_now()])?;
+    let user_id: i64 = tx
+        .prepare_cached("SELECT id FROM users WHERE key = ?1")?
+        .query_row([request.user], |r| r.get(0))?;
     let applied = apply_in(tx, batch)?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO login_tokens (source, user_id, issued_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (source, user_id) DO UPDATE SET issued_at = excluded.issued_at",
-        params![source, user_id, issued_at],
-    )?;
-    Ok(applied)
+    )?
+    .execute(params![source, user_id, request.issued_at])?;
+    Ok((applied, user_id))
 }
 
-/// Replaces the IdP's stored (group id, name) pairs when they differ from `names`.
+/// Replaces the IdP's stored (group id, name) pairs when they differ from `names`; whether they did.
 pub(super) fn record_group_names(
     tx: &Transaction<'_>,
     source: i64,
     names: &[(&str, &str)],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let mut stored: Vec<(String, String)> = tx
         .prepare_cached(
             "SELECT idp_group, name FROM idp_group_names WHERE source = ?1 ORDER BY idp_group",
@@ -223,7 +490,7 @@ pub(super) fn record_group_names(
             .zip(&wanted)
             .all(|((a, b), (c, d))| a == c && b == d);
     if same {
-        return Ok(());
+        return Ok(false);
     }
     tx.execute("DELETE FROM idp_group_names WHERE source = ?1", [source])?;
     let mut put = tx.prepare_cached(
@@ -232,5 +499,5 @@ pub(super) fn record_group_names(
     for (id, name) in wanted {
         put.execute(params![source, id, name])?;
     }
-    Ok(())
+    Ok(true)
 }

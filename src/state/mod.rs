@@ -29,7 +29,7 @@ pub use edit::{LostRoles, RemovedDirect};
 pub use groups::{GroupMember, GroupView, UserMembership};
 pub use history::{AuditFilter, AuditRecord, IdpRun, JournalEntry, StoredRead};
 pub use load::{FormerName, Loaded, LoadedGroup};
-pub use login::{LoginApplied, LoginChange, LoginState};
+pub use login::{LoginApplied, LoginChange, LoginDone, LoginRequest, LoginState};
 pub use runs::{NotApplied, PendingRefusal, Refusal, RunRecord};
 pub use saved::{NamedChange, PlanPart, stale as stale_plan};
 
@@ -96,6 +96,8 @@ pub enum StateError {
 pub struct State {
     conn: Connection,
     path: PathBuf,
+    /// What logins through this connection keep between them (see [`login::Catalogs`]).
+    login_catalogs: login::Catalogs,
 }
 
 impl State {
@@ -133,9 +135,22 @@ impl State {
         let mut state = State {
             conn,
             path: path.to_owned(),
+            login_catalogs: login::Catalogs::default(),
         };
         state.configure().map_err(|e| sqlite(path, e))?;
         schema::migrate(&mut state.conn, path)?;
+        Ok(state)
+    }
+
+    /// Opens `path` for logins: as [`State::open`], but a write that finds the file locked
+    /// tries again every millisecond (up to the same timeout) instead of in SQLite's steps of up
+    /// to 100 ms, so a login behind a short batch transaction goes on as soon as it ends.
+    pub fn open_for_logins(path: &Path) -> Result<State, StateError> {
+        let mut state = State::open(path)?;
+        state
+            .conn
+            .busy_handler(Some(retry_every_millisecond))
+            .map_err(|e| state.err(e))?;
         Ok(state)
     }
 
@@ -147,6 +162,7 @@ impl State {
             return Ok(State {
                 conn,
                 path: path.to_owned(),
+                login_catalogs: login::Catalogs::default(),
             });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -169,6 +185,7 @@ impl State {
         Ok(State {
             conn,
             path: path.to_owned(),
+            login_catalogs: login::Catalogs::default(),
         })
     }
 
@@ -190,8 +207,10 @@ impl State {
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`): a conflicting writer waits at the start
     /// (up to the busy timeout), never halfway through; dropping it uncommitted rolls it back.
+    /// Any write but a login's may change what a login catalog holds: they are dropped.
     pub(super) fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, StateError> {
         let path = self.path.clone();
+        self.login_catalogs = login::Catalogs::default();
         self.conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sqlite(&path, e))
@@ -200,6 +219,12 @@ impl State {
     fn err(&self, e: rusqlite::Error) -> StateError {
         sqlite(&self.path, e)
     }
+}
+
+/// The busy handler of [`State::open_for_logins`].
+fn retry_every_millisecond(attempt: i32) -> bool {
+    std::thread::sleep(Duration::from_millis(1));
+    u128::try_from(attempt).is_ok_and(|n| n < BUSY_TIMEOUT.as_millis())
 }
 
 fn sqlite(path: &Path, source: rusqlite::Error) -> StateError {

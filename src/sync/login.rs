@@ -17,9 +17,9 @@ use super::planning::plan_run;
 use super::read::Read;
 use crate::config::{Config, IdpConfig, IdpKind};
 use crate::directory::{Directory, IndexedGroup, SnapshotUser};
-use crate::model::UserKey;
+use crate::model::{Stage, UserKey};
 use crate::reconcile::{Change, Scope};
-use crate::state::{LoginApplied, LoginChange, LoginState, State, StateError};
+use crate::state::{LoginApplied, LoginChange, LoginRequest, LoginState, State, StateError};
 
 /// The reply of a login (SPEC §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -77,13 +77,28 @@ pub fn login_once(
     claimed: &[String],
 ) -> Result<LoginReply, LoginError> {
     let key = UserKey::parse(user).map_err(|e| LoginError::BadUser(e.to_string()))?;
-    let auto_create = idp.oidc.as_ref().is_none_or(|o| o.auto_create);
     let scope = Scope::User {
         adds_only: !matches!(idp.kind, IdpKind::Oidc),
     };
+    let mut targets: Vec<(Stage, String)> = config
+        .mappings
+        .iter()
+        .filter(|m| m.idp == idp.name)
+        .map(|m| (m.stage.clone(), m.group.norm().to_owned()))
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let request = LoginRequest {
+        idp: &idp.name,
+        user: key.as_str(),
+        stages: &config.daemon.stages,
+        issued_at,
+        auto_create: idp.oidc.as_ref().is_none_or(|o| o.auto_create),
+        targets: &targets,
+    };
     // Planned inside the login's write transaction, against the memberships as they are there.
-    let plan = |start: &LoginState| {
-        let directory = one_user_read(&key, claimed, &start.group_names);
+    let plan = |start: &LoginState<'_>| {
+        let directory = one_user_read(&key, claimed, start.group_names);
         let reads = [Read::unread(idp.name.clone(), Ok(directory))];
         let (world, plan) = plan_run(config, &RunOptions::default(), &reads, &start.loaded, scope);
         let owned = |list: &[Change]| -> Vec<LoginChange> {
@@ -96,15 +111,8 @@ pub fn login_once(
         };
         (owned(&plan.adds), owned(&plan.removes))
     };
-    let applied = state.login(
-        &idp.name,
-        key.as_str(),
-        &config.daemon.stages,
-        issued_at,
-        auto_create,
-        plan,
-    )?;
-    let changes = match applied {
+    let done = state.login(&request, plan)?;
+    let changes = match done.applied {
         LoginApplied::NotAllowed => {
             return Err(LoginError::NotAllowed(
                 key.to_string(),
@@ -117,7 +125,7 @@ pub fn login_once(
             removes: applied.removes,
         },
     };
-    let doc = crate::views::user_doc(state, &key, None)?;
+    let doc = crate::views::user_doc_of(&key, &done.memberships);
     Ok(LoginReply {
         user: doc.user,
         groups: doc
