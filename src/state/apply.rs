@@ -237,15 +237,10 @@ pub(super) fn source_id(
     provenance: &Provenance,
 ) -> rusqlite::Result<i64> {
     let provenance = provenance.to_string();
-    tx.execute(
-        "INSERT OR IGNORE INTO sources (provenance) VALUES (?1)",
-        [&provenance],
-    )?;
-    tx.query_row(
-        "SELECT id FROM sources WHERE provenance = ?1",
-        [&provenance],
-        |r| r.get(0),
-    )
+    tx.prepare_cached("INSERT OR IGNORE INTO sources (provenance) VALUES (?1)")?
+        .execute([&provenance])?;
+    tx.prepare_cached("SELECT id FROM sources WHERE provenance = ?1")?
+        .query_row([&provenance], |r| r.get(0))
 }
 
 /// From this many adds in one batch, users are resolved in bulk rather than one query each.
