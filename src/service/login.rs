@@ -49,6 +49,10 @@ pub(crate) struct Logins {
     /// The Graph client of each `azure_ad` IdP that signs users in, for groups overages.
     graphs: Vec<(IdpName, Arc<GraphSource>)>,
     in_flight: Semaphore,
+    /// Logins planning and writing at once: two per core (measured at 200 claims on two cores:
+    /// one per core left cores idle between turns; 64 at once raised the p99 by a third, since a
+    /// login descheduled while it holds the write turn holds up every other).
+    working: Semaphore,
     per_subject: DefaultKeyedRateLimiter<String>,
     /// Idle connections to the state file: each login takes one for itself (and its login
     /// catalogs with it), plans on its own snapshot, and queues only for its short write.
@@ -82,6 +86,9 @@ impl Logins {
             verifiers,
             graphs,
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            working: Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get) * 2,
+            ),
             per_subject: RateLimiter::keyed(quota),
             connections: std::sync::Mutex::new(Vec::new()),
         })
@@ -242,6 +249,13 @@ async fn answer(
     let (config, idp_name) = (config.clone(), idp.name.clone());
     let (user, issued_at) = (read.user, read.issued_at);
     let shared = shared.clone();
+    let _working = logins.working.acquire().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service is stopping",
+        )
+    })?;
     let done = tokio::task::spawn_blocking(move || {
         let idp: &IdpConfig = config
             .idp(idp_name.as_str())

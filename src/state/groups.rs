@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{OptionalExtension, params};
 
 use super::apply::{ChangeOp, apply_direct};
+use super::load::LoadedGroup;
 use super::{State, StateError, unix_now};
 use crate::config::DeclaredGroup;
 use crate::model::{GroupName, Provenance, Role, Stage, UserKey};
@@ -238,7 +239,10 @@ impl State {
                 .query_row([user.as_str()], |r| r.get(0))
                 .optional()?;
             match user_id {
-                Some(id) => user_memberships_in(&self.conn, id, stage.map(Stage::as_str)),
+                Some(id) => {
+                    let rows = membership_rows_in(&self.conn, id)?;
+                    user_memberships_in(&self.conn, id, &rows, stage.map(Stage::as_str))
+                }
                 None => Ok(Vec::new()),
             }
         };
@@ -246,38 +250,74 @@ impl State {
     }
 }
 
-/// The groups of the user with row id `user_id` (optionally in one stage), with provenances and
-/// roles, in (stage, name) order: two indexed reads, whatever the store's size.
+/// One membership of a user, with its group.
+#[derive(Debug, Clone)]
+pub(super) struct MembershipRow {
+    /// The group.
+    pub group: LoadedGroup,
+    /// The source row of the provenance.
+    pub source: i64,
+    /// The provenance.
+    pub provenance: Provenance,
+    /// The IdP group behind it (empty for none).
+    pub cause: String,
+}
+
+/// Every membership of the user with row id `user_id`: one read through the by-user index,
+/// whatever the store's size.
+pub(super) fn membership_rows_in(
+    conn: &rusqlite::Connection,
+    user_id: i64,
+) -> rusqlite::Result<Vec<MembershipRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.id, g.stage, g.name, g.norm, m.source, s.provenance, coalesce(c.idp_group, '')
+         FROM memberships m JOIN groups g ON g.id = m.group_id JOIN sources s ON s.id = m.source
+         LEFT JOIN causes c ON c.id = m.cause
+         WHERE m.user_id = ?1",
+    )?;
+    let rows = stmt.query_map([user_id], |r| {
+        let provenance: String = r.get(5)?;
+        let provenance = Provenance::parse(&provenance).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.0.into())
+        })?;
+        Ok(MembershipRow {
+            group: LoadedGroup {
+                id: r.get(0)?,
+                stage: r.get(1)?,
+                name: r.get(2)?,
+                norm: r.get(3)?,
+            },
+            source: r.get(4)?,
+            provenance,
+            cause: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The groups of the user with row id `user_id` (optionally in one stage) from their `rows`,
+/// with provenances and roles, in (stage, name) order.
 pub(super) fn user_memberships_in(
     conn: &rusqlite::Connection,
     user_id: i64,
+    rows: &[MembershipRow],
     stage: Option<&str>,
 ) -> rusqlite::Result<Vec<UserMembership>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT g.id, g.name, g.stage, s.provenance FROM memberships m
-         JOIN groups g ON g.id = m.group_id JOIN sources s ON s.id = m.source
-         WHERE m.user_id = ?1 AND (?2 IS NULL OR g.stage = ?2)",
-    )?;
-    let rows = stmt.query_map(params![user_id, stage], |r| {
-        let provenance: String = r.get(3)?;
-        let provenance = Provenance::parse(&provenance).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.0.into())
-        })?;
-        Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, provenance))
-    })?;
     let mut groups: BTreeMap<i64, UserMembership> = BTreeMap::new();
-    for row in rows {
-        let (id, name, stage, provenance) = row?;
+    for row in rows
+        .iter()
+        .filter(|r| stage.is_none_or(|s| r.group.stage == s))
+    {
         groups
-            .entry(id)
+            .entry(row.group.id)
             .or_insert_with(|| UserMembership {
-                name,
-                stage,
+                name: row.group.name.clone(),
+                stage: row.group.stage.clone(),
                 provenance: Vec::new(),
                 roles: Vec::new(),
             })
             .provenance
-            .push(provenance);
+            .push(row.provenance.clone());
     }
     let mut roles = conn.prepare_cached(
         "SELECT group_id, role FROM group_roles

@@ -22,7 +22,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use rustc_hash::FxHashSet as HashSet;
 
 use super::apply::{Applied, Batch, MembershipChange, apply_in, source_id};
-use super::groups::user_memberships_in;
+use super::groups::{MembershipRow, membership_rows_in, user_memberships_in};
 use super::load::{FormerName, Loaded, LoadedGroup, LoadedIdp};
 use super::{State, StateError, UserMembership, unix_now};
 use crate::model::{IdpName, Provenance, Stage};
@@ -116,7 +116,9 @@ impl Catalogs {
         tx: &Transaction<'_>,
         request: &LoginRequest<'_>,
     ) -> rusqlite::Result<&Catalog> {
-        let data_version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let data_version: i64 = tx
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
         let found = self.by_idp.iter().position(|c| c.idp == *request.idp);
         let fresh = found.filter(|&i| {
             let catalog = &self.by_idp[i];
@@ -276,7 +278,8 @@ impl State {
             super::bump_generation(&tx).map_err(err)?;
         }
         let memberships = if changed {
-            user_memberships_in(&tx, user_id, None).map_err(err)?
+            let rows = membership_rows_in(&tx, user_id).map_err(err)?;
+            user_memberships_in(&tx, user_id, &rows, None).map_err(err)?
         } else {
             before
         };
@@ -298,9 +301,9 @@ fn prepare_in(
     plan: &impl Fn(&LoginState<'_>) -> (Vec<LoginChange>, Vec<LoginChange>),
 ) -> rusqlite::Result<Prepared> {
     let catalog = catalogs.current(tx, request)?;
-    let (start, user_id) = load_login_in(tx, request, catalog)?;
-    let before = match user_id {
-        Some(id) => user_memberships_in(tx, id, None)?,
+    let (start, user) = load_login_in(tx, request, catalog)?;
+    let before = match user {
+        Some(known) => user_memberships_in(tx, known.id, &known.rows, None)?,
         None if !request.auto_create => {
             return Ok(Prepared::Done(LoginDone {
                 applied: LoginApplied::NotAllowed,
@@ -373,12 +376,12 @@ fn idp_source(tx: &Transaction<'_>, idp: &IdpName) -> rusqlite::Result<Option<i6
 }
 
 /// What a login of `request` starts from, read inside the login's transaction over `catalog`,
-/// with the user's row id when the store knows them.
+/// with the user's row id and every membership of theirs when the store knows them.
 fn load_login_in<'c>(
     tx: &Transaction<'_>,
     request: &LoginRequest<'_>,
     catalog: &'c Catalog,
-) -> rusqlite::Result<(LoginState<'c>, Option<i64>)> {
+) -> rusqlite::Result<(LoginState<'c>, Option<KnownUser>)> {
     let mut state = LoginState {
         loaded: Loaded {
             generation: super::generation_in(tx)?,
@@ -399,51 +402,43 @@ fn load_login_in<'c>(
         source,
         ..LoadedIdp::default()
     };
-    if let Some(user_id) = user_id {
-        state.known = true;
-        state.loaded.users.push((user_id, request.user.to_owned()));
-    }
-    if let (Some(user_id), Some(source)) = (user_id, source) {
+    let Some(user_id) = user_id else {
+        state.loaded.idps.push(held);
+        return Ok((state, None));
+    };
+    state.known = true;
+    state.loaded.users.push((user_id, request.user.to_owned()));
+    let rows = membership_rows_in(tx, user_id)?;
+    if let Some(source) = source {
         state.last_issued_at = tx
             .prepare_cached(
                 "SELECT issued_at FROM login_tokens WHERE source = ?1 AND user_id = ?2",
             )?
             .query_row([source, user_id], |r| r.get(0))
             .optional()?;
-        let mut rows = tx.prepare_cached(
-            "SELECT m.group_id, coalesce(c.idp_group, ''), g.stage, g.name, g.norm FROM memberships m
-             JOIN groups g ON g.id = m.group_id LEFT JOIN causes c ON c.id = m.cause
-             WHERE m.user_id = ?1 AND m.source = ?2",
-        )?;
-        let found = rows.query_map([user_id, source], |r| {
-            Ok((
-                LoadedGroup {
-                    id: r.get(0)?,
-                    stage: r.get(2)?,
-                    name: r.get(3)?,
-                    norm: r.get(4)?,
-                },
-                r.get::<_, String>(1)?,
-            ))
-        })?;
         let mut known: HashSet<i64> = catalog.groups.iter().map(|g| g.id).collect();
-        for row in found {
-            let (group, cause) = row?;
-            if !request.stages.iter().any(|s| s.as_str() == group.stage) {
+        for row in rows.iter().filter(|r| r.source == source) {
+            if !request.stages.iter().any(|s| s.as_str() == row.group.stage) {
                 continue;
             }
             let index = state.loaded.causes.len() as u32;
-            state.loaded.causes.push(Arc::from(cause));
-            held.held.push((group.id, user_id, index));
+            state.loaded.causes.push(Arc::from(row.cause.as_str()));
+            held.held.push((row.group.id, user_id, index));
             // A held group no mapping names still belongs in the world: its membership is
             // current, and for a login-only IdP it is removed.
-            if known.insert(group.id) {
-                state.loaded.groups.push(group);
+            if known.insert(row.group.id) {
+                state.loaded.groups.push(row.group.clone());
             }
         }
     }
     state.loaded.idps.push(held);
-    Ok((state, user_id))
+    Ok((state, Some(KnownUser { id: user_id, rows })))
+}
+
+/// A user the store knows: their row id and every membership of theirs.
+struct KnownUser {
+    id: i64,
+    rows: Vec<MembershipRow>,
 }
 
 /// The user row (created when missing), the login's changes, and the token's `iat`; with the

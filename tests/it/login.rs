@@ -179,6 +179,58 @@ async fn a_login_only_idp_follows_the_claim_and_an_older_token_changes_nothing()
     stop(service).await;
 }
 
+/// Logins keep the groups their mappings reach between them; a group another process creates
+/// (or renames) in between is reached by the very next login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_created_by_the_cli_between_two_logins_is_reached_by_the_next() {
+    let fake = FakeOidc::start(vec![key()]);
+    let env = env(&fake.issuer());
+    let config = std::fs::read_to_string(env.config_path()).unwrap();
+    env.write_config(&format!(
+        "{config}\n[[mapping]]\nidp = \"okta\"\nidp_group = \"Okta Auditors\"\ngroup = \"Auditors\"\nstage = \"qa\"\n"
+    ));
+    let service = start(&env).await;
+    let addr = service.addr();
+    ready(&env, addr);
+    let token = |age: i64| {
+        let mut c = claims(&fake, "okta-app", "eve@example.com", age);
+        c["GroupsClaim"] = json!("Okta Auditors");
+        fake.sign(&c)
+    };
+    let first = login_token(addr, &token(20));
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.json()["changes"], json!({"adds": 0, "removes": 0}));
+    let created = env.run(&["groups", "create", "Auditors", "--stage", "qa"]);
+    assert_eq!(created.code, 0, "{created:?}");
+    let second = login_token(addr, &token(10));
+    assert_eq!(second.json()["changes"], json!({"adds": 1, "removes": 0}));
+    assert_eq!(
+        second.json()["groups"],
+        json!([{"name": "Auditors", "stage": "qa"}])
+    );
+    let renamed = env.run(&[
+        "groups",
+        "update",
+        "Auditors",
+        "--stage",
+        "qa",
+        "--rename",
+        "Inspectors",
+    ]);
+    assert_eq!(renamed.code, 0, "{renamed:?}");
+    let third = login_token(addr, &token(0));
+    assert_eq!(
+        third.json()["groups"],
+        json!([{"name": "Inspectors", "stage": "qa"}]),
+        "the mapping follows the renamed group, and the reply names it as it is now"
+    );
+    assert_eq!(
+        groups_of(&env, "eve@example.com"),
+        ["qa/Inspectors idp:okta"]
+    );
+    stop(service).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_request_is_refused_with_its_code_and_changes_nothing() {
     let fake = FakeOidc::start(vec![key()]);
