@@ -5,9 +5,11 @@
 //! `--logins` timed logins with fresh tokens.
 //!
 //! `login-load --idpsync BIN --work DIR --key PEM [--base CONFIG] [--claims 10,200,5000]
-//! [--logins N] [--concurrency N] [--during-batch]` prints one JSON line per claim size:
-//! `{"claims", "logins", "seconds", "per_second", "p50_ms", "p99_ms", "errors",
-//! "idpsync_cpu_s", "loader_cpu_s"}`. `--base` is a configuration to add the login IdP to
+//! [--logins N] [--concurrency N] [--rate PER_SECOND] [--during-batch]` prints one JSON line
+//! per claim size (`--rate` sends the timed logins at that pace instead of `--concurrency` at a
+//! time):
+//! `{"claims", "logins", "seconds", "per_second", "p50_ms", "p99_ms", "max_ms", "errors",
+//! "idpsync_cpu_s", "loader_cpu_s", "rate"}`. `--base` is a configuration to add the login IdP to
 //! (the S1 directory's, for `--during-batch`: the load then starts while the run at start
 //! reads and applies it, and the line also says whether that run was still going at the end).
 
@@ -45,6 +47,7 @@ fn main() {
     let logins: usize = value("--logins").map_or(3000, |v| v.parse().expect("--logins N"));
     let concurrency: usize = value("--concurrency").map_or(16, |v| v.parse().expect("a number"));
     let during_batch = args.iter().any(|a| a == "--during-batch");
+    let rate: Option<f64> = value("--rate").map(|v| v.parse().expect("--rate LOGINS_PER_SECOND"));
     std::fs::create_dir_all(&work).unwrap();
 
     let fake = FakeOidc::start(vec![SigningKey {
@@ -105,7 +108,7 @@ fn main() {
         .build()
         .unwrap();
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
+        .pool_max_idle_per_host(if rate.is_some() { 1024 } else { concurrency })
         .build()
         .unwrap();
     runtime.block_on(async {
@@ -138,14 +141,14 @@ fn main() {
         // with fresh tokens, as users signing in again with groups that mostly did not change.
         let first = sign(now - 1);
         if !during_batch {
-            runtime.block_on(load(&client, &url, first, SUBJECTS, concurrency));
+            runtime.block_on(load(&client, &url, first, SUBJECTS, concurrency, None));
         }
         let bodies = sign(now);
         let body_bytes = bodies.iter().map(String::len).max().unwrap_or(0);
         let cpu_before = (process_cpu(child.id()), own_cpu());
         let started = Instant::now();
         let (latencies, errors) =
-            runtime.block_on(load(&client, &url, bodies, logins, concurrency));
+            runtime.block_on(load(&client, &url, bodies, logins, concurrency, rate));
         let seconds = started.elapsed().as_secs_f64();
         let idpsync_cpu = process_cpu(child.id()) - cpu_before.0;
         let loader_cpu = own_cpu() - cpu_before.1;
@@ -162,31 +165,44 @@ fn main() {
             "{}",
             json!({"claims": count, "logins": latencies.len(), "seconds": seconds,
                    "per_second": latencies.len() as f64 / seconds, "p50_ms": pct(0.50) * 1e3,
-                   "p99_ms": pct(0.99) * 1e3, "errors": errors, "idpsync_cpu_s": idpsync_cpu,
+                   "p99_ms": pct(0.99) * 1e3, "max_ms": pct(1.0) * 1e3, "errors": errors, "idpsync_cpu_s": idpsync_cpu,
                    "loader_cpu_s": loader_cpu, "body_bytes": body_bytes,
-                   "during_batch": during_batch, "batch_still_running": still_running})
+                   "during_batch": during_batch, "batch_still_running": still_running,
+                   "rate": rate})
         );
     }
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();
 }
 
-/// Sends `logins` logins, `concurrency` at a time, cycling through `bodies`; the latencies of
-/// the 200s in seconds, and how many were not 200.
+/// Sends `logins` logins cycling through `bodies`: `concurrency` at a time, each as soon as
+/// another answers, or with `rate`, the i-th at i / `rate` seconds whatever the answers (an open
+/// loop: each latency counts from when its login was due, so a slow answer cannot hide the
+/// logins queued behind it). The latencies of the 200s in seconds, and how many were not 200.
 async fn load(
     client: &reqwest::Client,
     url: &str,
     bodies: Arc<Vec<String>>,
     logins: usize,
     concurrency: usize,
+    rate: Option<f64>,
 ) -> (Vec<f64>, usize) {
     use futures_util::StreamExt;
+    let start = tokio::time::Instant::now();
+    let in_flight = if rate.is_some() { 4096 } else { concurrency };
     let results: Vec<Result<f64, u16>> = futures_util::stream::iter(0..logins)
         .map(|i| {
             let (client, bodies) = (client.clone(), bodies.clone());
             let url = format!("{url}/v1/login");
             async move {
-                let started = Instant::now();
+                let started = match rate {
+                    Some(rate) => {
+                        let due = start + Duration::from_secs_f64(i as f64 / rate);
+                        tokio::time::sleep_until(due).await;
+                        due.into_std()
+                    }
+                    None => Instant::now(),
+                };
                 let answer = client
                     .post(url)
                     .header("content-type", "application/json")
@@ -203,7 +219,7 @@ async fn load(
                 }
             }
         })
-        .buffer_unordered(concurrency)
+        .buffer_unordered(in_flight)
         .collect()
         .await;
     let errors = results.iter().filter(|r| r.is_err()).count();
