@@ -202,6 +202,12 @@ impl HttpClient {
         })
     }
 
+    /// The underlying client (no retries, no counters), for a library that sends its own
+    /// requests (`openidconnect`'s discovery and JWKS).
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.inner
+    }
+
     /// A request builder on this client.
     pub fn request(&self, method: reqwest::Method, url: Url) -> RequestBuilder {
         self.inner.request(method, url)

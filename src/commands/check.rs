@@ -58,9 +58,12 @@ pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
                 idp.name, azure.tenant_id, azure.graph_url
             ),
             IdpKind::Okta(okta) => print!("  idp {}: okta {}", idp.name, okta.org_url),
-            IdpKind::Oidc => {
+            IdpKind::Oidc { overage } => {
                 let issuer = idp.oidc.as_ref().map_or("", |o| o.issuer.as_str());
                 print!("  idp {}: oidc (login-only) issuer {issuer}", idp.name);
+                if let Some(azure) = overage {
+                    print!(", groups overages through Graph tenant {}", azure.tenant_id);
+                }
             }
         }
         if !connect {

@@ -94,6 +94,29 @@ pub(super) fn read_azure_ad(
     env: &[(String, String)],
 ) -> Result<AzureAdConfig, ConfigError> {
     let tenant_id = required(s, "tenant_id", "00000000-0000-0000-0000-000000000000")?;
+    read_azure_ad_of(s, tenant_id, dir, env)
+}
+
+/// The `azure_ad` credentials an `oidc` IdP may carry to resolve Entra's groups overage (SPEC
+/// §2): the same keys as `kind = "azure_ad"`, present when `tenant_id` is.
+pub(super) fn read_overage_credentials(
+    s: &mut Section<'_>,
+    dir: &Path,
+    env: &[(String, String)],
+) -> Result<Option<Box<AzureAdConfig>>, ConfigError> {
+    match optional(s, "tenant_id")? {
+        Some(tenant_id) => Ok(Some(Box::new(read_azure_ad_of(s, tenant_id, dir, env)?))),
+        None => Ok(None),
+    }
+}
+
+/// The `azure_ad` keys of `s` but `tenant_id`.
+fn read_azure_ad_of(
+    s: &mut Section<'_>,
+    tenant_id: String,
+    dir: &Path,
+    env: &[(String, String)],
+) -> Result<AzureAdConfig, ConfigError> {
     let client_id = required(s, "client_id", "the app registration's client id")?;
     let secret = secret::read(s, "client_secret", dir, env)?;
     let certificate = s.string("certificate_file")?;

@@ -184,3 +184,30 @@ fn okta_keys_are_checked() {
     };
     assert_eq!(o.http.max_concurrency, 2);
 }
+
+#[test]
+fn a_login_only_idp_may_carry_azure_ad_credentials_for_overages() {
+    let login_only = |keys: &str| {
+        BASE.replace(
+            "kind = \"file\"\npath = \"dir.json\"\nnested = true",
+            &format!(
+                "kind = \"oidc\"\n{keys}\n[idp.oidc]\nissuer = \"https://login.microsoftonline.com/t/v2.0\"\nclient_id = \"app\""
+            ),
+        )
+    };
+    let config = parse_env(&login_only(AZURE), &[("SECRET", "s")]).unwrap();
+    let IdpKind::Oidc { overage: Some(a) } = &config.idps[0].kind else {
+        panic!("{:?}", config.idps[0].kind)
+    };
+    assert_eq!((a.tenant_id.as_str(), a.client_id.as_str()), ("t", "c"));
+    let config = parse_env(&login_only(""), &[]).unwrap();
+    assert!(matches!(
+        config.idps[0].kind,
+        IdpKind::Oidc { overage: None }
+    ));
+    // tenant_id alone is half a credential: the error names what is missing.
+    let err = parse_env(&login_only("tenant_id = \"t\"\nclient_id = \"c\""), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("client_secret_file"), "{err}");
+}

@@ -155,7 +155,10 @@ pub enum IdpKind {
     Okta(Box<OktaConfig>),
     /// Login-time only: never read in batch; its memberships change only at login (its
     /// `[idp.oidc]` is required).
-    Oidc,
+    Oidc {
+        /// `azure_ad` credentials, used only to resolve an Entra groups overage.
+        overage: Option<Box<AzureAdConfig>>,
+    },
 }
 
 /// `[idp.oidc]`: how ID tokens of this IdP are read at login.

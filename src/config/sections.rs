@@ -200,7 +200,9 @@ pub(super) fn read_idp(
         "ldap" => IdpKind::Ldap(Box::new(super::ldap::read(&mut s, dir, env)?)),
         "azure_ad" => IdpKind::AzureAd(Box::new(super::cloud::read_azure_ad(&mut s, dir, env)?)),
         "okta" => IdpKind::Okta(Box::new(super::cloud::read_okta(&mut s, dir, env)?)),
-        "oidc" => IdpKind::Oidc,
+        "oidc" => IdpKind::Oidc {
+            overage: super::cloud::read_overage_credentials(&mut s, dir, env)?,
+        },
         other => {
             return Err(s.error_from(
                 "kind",
@@ -248,8 +250,8 @@ pub(super) fn read_idp(
         }
         (IdpKind::AzureAd(_), v) => super::cloud::azure_user_key(&s, v)?,
         (IdpKind::Okta(_), v) => super::cloud::okta_user_key(&s, v)?,
-        (IdpKind::Oidc, None) => String::new(),
-        (IdpKind::Oidc, Some(v)) => {
+        (IdpKind::Oidc { .. }, None) => String::new(),
+        (IdpKind::Oidc { .. }, Some(v)) => {
             return Err(s.error_from(
                 "user_key",
                 &v.origin,
@@ -265,13 +267,13 @@ pub(super) fn read_idp(
             Some(config)
         }
     };
-    if matches!(kind, IdpKind::Oidc) && oidc.is_none() {
+    if matches!(kind, IdpKind::Oidc { .. }) && oidc.is_none() {
         return Err(s.entry_error(
             "a login-only IdP (kind = \"oidc\") needs [idp.oidc] with issuer and client_id",
         ));
     }
     let user_key = match (&kind, &oidc) {
-        (IdpKind::Oidc, Some(oidc)) => oidc.user_claim.clone(),
+        (IdpKind::Oidc { .. }, Some(oidc)) => oidc.user_claim.clone(),
         _ => user_key,
     };
     let line = s.line();

@@ -22,7 +22,8 @@ use tracing::{info, warn};
 
 use super::Shared;
 use super::http::{ApiError, require_bearer};
-use crate::config::{Config, IdpConfig};
+use crate::client::HttpClient;
+use crate::config::{Config, HttpConfig, IdpConfig, IdpKind};
 use crate::login::{ClaimsError, Groups, Rejected, Verifier, claims, select};
 use crate::model::IdpName;
 use crate::source::Source;
@@ -65,19 +66,27 @@ const POOLED_CONNECTIONS: usize = 16;
 impl Logins {
     /// A verifier for every IdP with `[idp.oidc]` (none loaded yet).
     pub(crate) fn new(config: &Config) -> anyhow::Result<Logins> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .build()?;
         let (mut verifiers, mut graphs) = (Vec::new(), Vec::new());
         for idp in &config.idps {
             if let Some(oidc) = &idp.oidc {
-                let verifier = Verifier::new(oidc, http.clone())
-                    .map_err(|e| anyhow::anyhow!("idp {}: {e}", idp.name))?;
+                let failed = |e: String| anyhow::anyhow!("idp {}: {e}", idp.name);
+                let http = HttpClient::new(&http_of(idp)).map_err(failed)?;
+                let verifier = Verifier::new(oidc, http.reqwest().clone()).map_err(failed)?;
                 verifiers.push((idp.name.clone(), Arc::new(verifier)));
-                if let Source::AzureAd(graph) = Source::build(idp) {
-                    graphs.push((idp.name.clone(), graph));
+                // Overages resolve through the IdP's own Graph client, or through the `azure_ad`
+                // credentials a login-only IdP carries for them.
+                match (&idp.kind, Source::build(idp)) {
+                    (_, Source::AzureAd(graph)) => graphs.push((idp.name.clone(), graph)),
+                    (
+                        IdpKind::Oidc {
+                            overage: Some(azure),
+                        },
+                        _,
+                    ) => graphs.push((
+                        idp.name.clone(),
+                        Arc::new(GraphSource::new(azure, false, &idp.user_key)),
+                    )),
+                    _ => {}
                 }
             }
         }
@@ -138,6 +147,19 @@ impl Logins {
             .iter()
             .find(|(n, _)| n == idp)
             .map(|(_, v)| v)
+    }
+}
+
+/// The HTTP settings the provider's discovery and JWKS are fetched with: the IdP's own
+/// (`ca_file`, `tls_insecure`, `proxy`, timeouts) when its kind has them, else the defaults.
+fn http_of(idp: &IdpConfig) -> HttpConfig {
+    match &idp.kind {
+        IdpKind::AzureAd(azure)
+        | IdpKind::Oidc {
+            overage: Some(azure),
+        } => azure.http.clone(),
+        IdpKind::Okta(okta) => okta.http.clone(),
+        _ => HttpConfig::default(),
     }
 }
 
@@ -311,7 +333,7 @@ async fn overage(
     };
     let Some(graph) = logins.graphs.iter().find(|(n, _)| n == idp).map(|(_, g)| g) else {
         return Err(unavailable(format!(
-            "the token carries a groups overage, and idp {idp} has no Graph credentials to resolve it (kind = \"azure_ad\"); nothing was changed"
+            "the token carries a groups overage, and idp {idp} has no Graph credentials to resolve it (kind = \"azure_ad\", or tenant_id and the other azure_ad keys on a login-only IdP); nothing was changed"
         )));
     };
     let Some(object_id) = object_id else {

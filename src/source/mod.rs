@@ -89,7 +89,7 @@ impl Source {
                 okta,
                 &config.user_key,
             ))),
-            IdpKind::Oidc => Source::LoginOnly(config.name.clone()),
+            IdpKind::Oidc { .. } => Source::LoginOnly(config.name.clone()),
         }
     }
 

@@ -78,7 +78,7 @@ pub fn login_once(
 ) -> Result<LoginReply, LoginError> {
     let key = UserKey::parse(user).map_err(|e| LoginError::BadUser(e.to_string()))?;
     let scope = Scope::User {
-        adds_only: !matches!(idp.kind, IdpKind::Oidc),
+        adds_only: !matches!(idp.kind, IdpKind::Oidc { .. }),
     };
     let mut targets: Vec<(Stage, String)> = config
         .mappings

@@ -54,7 +54,7 @@ pub(super) fn select_idps<'a>(
     config: &'a Config,
     wanted: &[IdpName],
 ) -> Result<Vec<&'a IdpConfig>, SyncError> {
-    let login_only = |idp: &IdpConfig| matches!(idp.kind, crate::config::IdpKind::Oidc);
+    let login_only = |idp: &IdpConfig| matches!(idp.kind, crate::config::IdpKind::Oidc { .. });
     if wanted.is_empty() {
         // Login-only IdPs are never read in batch: a run has nothing to plan for them.
         return Ok(config.idps.iter().filter(|i| !login_only(i)).collect());

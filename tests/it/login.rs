@@ -561,6 +561,89 @@ async fn an_entra_overage_is_resolved_through_graph_and_a_failed_lookup_changes_
     stop(service).await;
 }
 
+/// A login-only IdP carrying `azure_ad` credentials resolves overages through Graph with them,
+/// and fetches its provider's keys with the same HTTP settings (here a proxy); it is never read
+/// in batch, so its mappings name the groups by id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_only_idp_resolves_an_overage_with_the_azure_ad_credentials_it_carries() {
+    use fakes::graph::{FakeGraph, Member, Switches, Tenant};
+    let mut tenant = Tenant::new("contoso", "app-1", "s3cret");
+    tenant.user("u-dan", None, true);
+    tenant.group("g-eng", "Engineering", vec![Member::User("u-dan".into())]);
+    let graph = FakeGraph::start(tenant, Switches::default());
+    let fake = FakeOidc::start(vec![key()]);
+    let proxy = fakes::proxy::FakeProxy::start();
+    let env = Env::empty();
+    let url = graph.server.url();
+    env.write_config(&format!(
+        r#"[daemon]
+state = "state/idpsync.db"
+listen = "127.0.0.1:0"
+schedule = "0 0 0 1 1 *"
+webhook_token_file = "hook.token"
+
+[[idp]]
+name = "entra-login"
+kind = "oidc"
+tenant_id = "contoso"
+client_id = "app-1"
+client_secret_file = "entra.secret"
+authority_url = "{url}"
+graph_url = "{url}"
+proxy = "{proxy}"
+{FAST_RETRIES}
+[idp.oidc]
+issuer = "{issuer}"
+client_id = "entra-app"
+
+[[group]]
+name = "Eng"
+stage = "production"
+
+[[mapping]]
+idp = "entra-login"
+idp_group = "g-eng"
+group = "Eng"
+stage = "production"
+"#,
+        issuer = fake.issuer(),
+        proxy = proxy.url()
+    ));
+    std::fs::write(env.path("hook.token"), format!("{HOOK}\n")).unwrap();
+    std::fs::write(env.path("entra.secret"), "s3cret\n").unwrap();
+    let checked = env.run(&["check"]);
+    assert!(
+        checked
+            .stdout
+            .contains("groups overages through Graph tenant contoso"),
+        "{checked:?}"
+    );
+    let service = start(&env).await;
+    let addr = service.addr();
+    eventually("/readyz", || {
+        let answer = http_get(addr, "/readyz", None);
+        (answer.status == 200).then_some(()).ok_or(answer.body)
+    });
+    // Discovery and the JWKS went through the IdP's proxy, as its Graph requests do.
+    let at_ready = proxy.forwarded();
+    assert!(at_ready >= 2, "{at_ready} requests through the proxy");
+    let mut c = claims(&fake, "entra-app", "dan@example.com", 0);
+    c["oid"] = json!("u-dan");
+    c["hasgroups"] = json!(true);
+    let answer = login_token(addr, &fake.sign(&c));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(
+        proxy.forwarded() >= at_ready + 2,
+        "the token and getMemberObjects"
+    );
+    assert_eq!(answer.json()["changes"], json!({"adds": 1, "removes": 0}));
+    assert_eq!(
+        groups_of(&env, "dan@example.com"),
+        ["production/Eng idp:entra-login"]
+    );
+    stop(service).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_beside_batch_runs_neither_deadlock_nor_lose_a_change() {
     let fake = FakeOidc::start(vec![key()]);
