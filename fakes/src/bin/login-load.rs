@@ -5,9 +5,9 @@
 //! `--logins` timed logins with fresh tokens.
 //!
 //! `login-load --idpsync BIN --work DIR --key PEM [--base CONFIG] [--claims 10,200,5000]
-//! [--logins N] [--concurrency N] [--rate PER_SECOND] [--during-batch]` prints one JSON line
-//! per claim size (`--rate` sends the timed logins at that pace instead of `--concurrency` at a
-//! time):
+//! [--logins N] [--concurrency N] [--rate PER_SECOND] [--during-batch]` prints a JSON line for
+//! the floor (as many `GET /healthz`, `"floor"` set), then one per claim size (`--rate` sends
+//! the timed logins at that pace instead of `--concurrency` at a time):
 //! `{"claims", "logins", "seconds", "per_second", "p50_ms", "p99_ms", "max_ms", "errors",
 //! "idpsync_cpu_s", "loader_cpu_s", "rate"}`. `--base` is a configuration to add the login IdP to
 //! (the S1 directory's, for `--during-batch`: the load then starts while the run at start
@@ -122,6 +122,24 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
+    // The floor: the same client, concurrency and count of `GET /healthz`, on this machine now.
+    {
+        let cpu_before = (process_cpu(child.id()), own_cpu());
+        let started = Instant::now();
+        let (latencies, errors) =
+            runtime.block_on(load(&client, &url, None, logins, concurrency, None));
+        let seconds = started.elapsed().as_secs_f64();
+        let (p50, p99, max) = percentiles(latencies.clone());
+        println!(
+            "{}",
+            json!({"floor": "GET /healthz", "claims": 0, "logins": latencies.len(),
+                   "seconds": seconds, "per_second": latencies.len() as f64 / seconds,
+                   "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3, "max_ms": max * 1e3,
+                   "errors": errors, "idpsync_cpu_s": process_cpu(child.id()) - cpu_before.0,
+                   "loader_cpu_s": own_cpu() - cpu_before.1, "body_bytes": 0,
+                   "during_batch": false, "batch_still_running": false, "rate": null})
+        );
+    }
     for &count in &claims {
         let now = chrono_now();
         let sign = |iat: i64| -> Arc<Vec<String>> {
@@ -141,31 +159,31 @@ fn main() {
         // with fresh tokens, as users signing in again with groups that mostly did not change.
         let first = sign(now - 1);
         if !during_batch {
-            runtime.block_on(load(&client, &url, first, SUBJECTS, concurrency, None));
+            runtime.block_on(load(
+                &client,
+                &url,
+                Some(first),
+                SUBJECTS,
+                concurrency,
+                None,
+            ));
         }
         let bodies = sign(now);
         let body_bytes = bodies.iter().map(String::len).max().unwrap_or(0);
         let cpu_before = (process_cpu(child.id()), own_cpu());
         let started = Instant::now();
         let (latencies, errors) =
-            runtime.block_on(load(&client, &url, bodies, logins, concurrency, rate));
+            runtime.block_on(load(&client, &url, Some(bodies), logins, concurrency, rate));
         let seconds = started.elapsed().as_secs_f64();
         let idpsync_cpu = process_cpu(child.id()) - cpu_before.0;
         let loader_cpu = own_cpu() - cpu_before.1;
-        let mut sorted = latencies.clone();
-        sorted.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            sorted
-                .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(0.0)
-        };
+        let (p50, p99, max) = percentiles(latencies.clone());
         let still_running = during_batch && !reconciled.load(Ordering::Acquire);
         println!(
             "{}",
             json!({"claims": count, "logins": latencies.len(), "seconds": seconds,
-                   "per_second": latencies.len() as f64 / seconds, "p50_ms": pct(0.50) * 1e3,
-                   "p99_ms": pct(0.99) * 1e3, "max_ms": pct(1.0) * 1e3, "errors": errors, "idpsync_cpu_s": idpsync_cpu,
+                   "per_second": latencies.len() as f64 / seconds, "p50_ms": p50 * 1e3,
+                   "p99_ms": p99 * 1e3, "max_ms": max * 1e3, "errors": errors, "idpsync_cpu_s": idpsync_cpu,
                    "loader_cpu_s": loader_cpu, "body_bytes": body_bytes,
                    "during_batch": during_batch, "batch_still_running": still_running,
                    "rate": rate})
@@ -175,14 +193,25 @@ fn main() {
     let _ = child.wait();
 }
 
-/// Sends `logins` logins cycling through `bodies`: `concurrency` at a time, each as soon as
+/// The 50th and 99th percentiles and the largest of `latencies`.
+fn percentiles(mut latencies: Vec<f64>) -> (f64, f64, f64) {
+    latencies.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        let i = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(i).copied().unwrap_or(0.0)
+    };
+    (at(0.50), at(0.99), at(1.0))
+}
+
+/// Sends `logins` logins cycling through `bodies` (or as many `GET /healthz`, the floor, without
+/// them): `concurrency` at a time, each as soon as
 /// another answers, or with `rate`, the i-th at i / `rate` seconds whatever the answers (an open
 /// loop: each latency counts from when its login was due, so a slow answer cannot hide the
 /// logins queued behind it). The latencies of the 200s in seconds, and how many were not 200.
 async fn load(
     client: &reqwest::Client,
     url: &str,
-    bodies: Arc<Vec<String>>,
+    bodies: Option<Arc<Vec<String>>>,
     logins: usize,
     concurrency: usize,
     rate: Option<f64>,
@@ -192,8 +221,7 @@ async fn load(
     let in_flight = if rate.is_some() { 4096 } else { concurrency };
     let results: Vec<Result<f64, u16>> = futures_util::stream::iter(0..logins)
         .map(|i| {
-            let (client, bodies) = (client.clone(), bodies.clone());
-            let url = format!("{url}/v1/login");
+            let (client, bodies, url) = (client.clone(), bodies.clone(), url.to_owned());
             async move {
                 let started = match rate {
                     Some(rate) => {
@@ -203,12 +231,14 @@ async fn load(
                     }
                     None => Instant::now(),
                 };
-                let answer = client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(bodies[i % bodies.len()].clone())
-                    .send()
-                    .await;
+                let request = match &bodies {
+                    Some(bodies) => client
+                        .post(format!("{url}/v1/login"))
+                        .header("content-type", "application/json")
+                        .body(bodies[i % bodies.len()].clone()),
+                    None => client.get(format!("{url}/healthz")),
+                };
+                let answer = request.send().await;
                 match answer {
                     Ok(r) if r.status() == 200 => {
                         let _ = r.bytes().await;
