@@ -74,7 +74,9 @@ def run(binary, bench_work, logins=5000, concurrency=8):
     floors = [r for r in rows if r.get("floor")]
     quiet = [r for r in rows if r["claims"] == 200 and not r.get("rate") and not r["during_batch"]]
     if floors and quiet:
+        rates = ", ".join("%.0f/s" % f["per_second"] for f in floors)
+        share = quiet[0]["per_second"] / floors[0]["per_second"]
         lines += ["", f"The floor is the same load generator sending as many `GET /healthz` {concurrency} at a time, "
-                  f"measured at the start of each login-load run ({', '.join(f'{f['per_second']:.0f}/s' for f in floors)}): "
-                  f"logins at 200 claims ran at {quiet[0]['per_second'] / floors[0]['per_second']:.2f} × its rate."]
+                  f"measured at the start of each login-load run ({rates}): logins at 200 claims ran at {share:.3f} × "
+                  "its rate."]
     return "\n".join(lines) + "\n"
