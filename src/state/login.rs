@@ -51,8 +51,6 @@ pub struct LoginState<'a> {
     /// in; `users` holds the user when the store knows them; `idps[0]` holds their memberships
     /// of the IdP in the served stages.
     pub loaded: Loaded,
-    /// Whether the store knows the user.
-    pub known: bool,
     /// The `iat` of the last token applied for this user and IdP.
     pub last_issued_at: Option<i64>,
     /// (IdP group id, name) of each mapped group in the IdP's last applied read.
@@ -406,7 +404,6 @@ fn load_login_in<'c>(
         state.loaded.idps.push(held);
         return Ok((state, None));
     };
-    state.known = true;
     state.loaded.users.push((user_id, request.user.to_owned()));
     let rows = membership_rows_in(tx, user_id)?;
     if let Some(source) = source {

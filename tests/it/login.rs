@@ -459,8 +459,10 @@ async fn readyz_waits_for_the_provider_and_logins_meanwhile_are_unavailable() {
     stop(service).await;
 }
 
-/// An `azure_ad` IdP at `graph` that also signs users in through `issuer`, mapping Engineering.
-fn entra_env(graph: &str, issuer: &str) -> Env {
+/// An Entra IdP `name` (`kind` and its own keys in `keys`) with the fake Graph at `graph` as
+/// its `azure_ad` credentials, signing users in through `issuer` (audience `entra-app`), its IdP
+/// group `idp_group` mapped onto production's Eng.
+fn entra_env(graph: &str, issuer: &str, name: &str, keys: &str, idp_group: &str) -> Env {
     let env = Env::empty();
     env.write_config(&format!(
         r#"[daemon]
@@ -470,14 +472,13 @@ schedule = "0 0 0 1 1 *"
 webhook_token_file = "hook.token"
 
 [[idp]]
-name = "entra"
-kind = "azure_ad"
+name = "{name}"
+{keys}
 tenant_id = "contoso"
 client_id = "app-1"
 client_secret_file = "entra.secret"
 authority_url = "{graph}"
 graph_url = "{graph}"
-nested = true
 {FAST_RETRIES}
 [idp.oidc]
 issuer = "{issuer}"
@@ -488,8 +489,8 @@ name = "Eng"
 stage = "production"
 
 [[mapping]]
-idp = "entra"
-idp_group = "Engineering"
+idp = "{name}"
+idp_group = "{idp_group}"
 group = "Eng"
 stage = "production"
 "#
@@ -516,7 +517,13 @@ async fn an_entra_overage_is_resolved_through_graph_and_a_failed_lookup_changes_
         .group("g-sub", "Sub", vec![Member::User("u-dan".into())]);
     let graph = FakeGraph::start(tenant, Switches::default());
     let fake = FakeOidc::start(vec![key()]);
-    let env = entra_env(&graph.server.url(), &fake.issuer());
+    let env = entra_env(
+        &graph.server.url(),
+        &fake.issuer(),
+        "entra",
+        "kind = \"azure_ad\"\nnested = true",
+        "Engineering",
+    );
     let service = start(&env).await;
     let addr = service.addr();
     eventually("/readyz and the run at start", || {
@@ -573,44 +580,14 @@ async fn a_login_only_idp_resolves_an_overage_with_the_azure_ad_credentials_it_c
     let graph = FakeGraph::start(tenant, Switches::default());
     let fake = FakeOidc::start(vec![key()]);
     let proxy = fakes::proxy::FakeProxy::start();
-    let env = Env::empty();
-    let url = graph.server.url();
-    env.write_config(&format!(
-        r#"[daemon]
-state = "state/idpsync.db"
-listen = "127.0.0.1:0"
-schedule = "0 0 0 1 1 *"
-webhook_token_file = "hook.token"
-
-[[idp]]
-name = "entra-login"
-kind = "oidc"
-tenant_id = "contoso"
-client_id = "app-1"
-client_secret_file = "entra.secret"
-authority_url = "{url}"
-graph_url = "{url}"
-proxy = "{proxy}"
-{FAST_RETRIES}
-[idp.oidc]
-issuer = "{issuer}"
-client_id = "entra-app"
-
-[[group]]
-name = "Eng"
-stage = "production"
-
-[[mapping]]
-idp = "entra-login"
-idp_group = "g-eng"
-group = "Eng"
-stage = "production"
-"#,
-        issuer = fake.issuer(),
-        proxy = proxy.url()
-    ));
-    std::fs::write(env.path("hook.token"), format!("{HOOK}\n")).unwrap();
-    std::fs::write(env.path("entra.secret"), "s3cret\n").unwrap();
+    let keys = format!("kind = \"oidc\"\nproxy = \"{}\"", proxy.url());
+    let env = entra_env(
+        &graph.server.url(),
+        &fake.issuer(),
+        "entra-login",
+        &keys,
+        "g-eng",
+    );
     let checked = env.run(&["check"]);
     assert!(
         checked
