@@ -11,6 +11,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::State as Extract;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -18,16 +19,14 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::Shared;
 use super::http::{ApiError, require_bearer};
-use crate::client::HttpClient;
-use crate::config::{Config, HttpConfig, IdpConfig, IdpKind};
-use crate::login::{ClaimsError, Groups, Rejected, Verifier, claims, select};
+use super::providers::Providers;
+use crate::config::{Config, IdpConfig};
+use crate::login::{ClaimsError, Groups, Rejected, claims, select};
 use crate::model::IdpName;
-use crate::source::Source;
-use crate::source::graph::GraphSource;
 use crate::state::State;
 use crate::sync::login::{LoginError, login_once};
 
@@ -39,16 +38,11 @@ pub const MAX_IN_FLIGHT: usize = 64;
 pub const LOGINS_PER_MINUTE: u32 = 30;
 /// The longest a login may take to answer.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often each provider's JWKS is fetched again.
-pub const JWKS_REFRESH: Duration = Duration::from_secs(3600);
-/// How long after a failed discovery it is tried again.
-const LOAD_RETRY: Duration = Duration::from_secs(5);
 
-/// The login side of the service: one verifier per `[idp.oidc]`, the limits.
+/// The login side of the service: the providers of the configuration in force, the limits.
 pub(crate) struct Logins {
-    verifiers: Vec<(IdpName, Arc<Verifier>)>,
-    /// The Graph client of each `azure_ad` IdP that signs users in, for groups overages.
-    graphs: Vec<(IdpName, Arc<GraphSource>)>,
+    /// Replaced whole by a reload that changes them; a login keeps the ones it started with.
+    providers: ArcSwap<Providers>,
     in_flight: Semaphore,
     /// Logins planning and writing at once: two per core (measured at 200 claims on two cores:
     /// one per core left cores idle between turns; 64 at once raised the p99 by a third, since a
@@ -64,36 +58,11 @@ pub(crate) struct Logins {
 const POOLED_CONNECTIONS: usize = 16;
 
 impl Logins {
-    /// A verifier for every IdP with `[idp.oidc]` (none loaded yet).
+    /// The providers of `config` (none loaded yet), and the limits.
     pub(crate) fn new(config: &Config) -> anyhow::Result<Logins> {
-        let (mut verifiers, mut graphs) = (Vec::new(), Vec::new());
-        for idp in &config.idps {
-            if let Some(oidc) = &idp.oidc {
-                let failed = |e: String| anyhow::anyhow!("idp {}: {e}", idp.name);
-                let http = HttpClient::new(&http_of(idp)).map_err(failed)?;
-                let verifier = Verifier::new(oidc, http.reqwest().clone()).map_err(failed)?;
-                verifiers.push((idp.name.clone(), Arc::new(verifier)));
-                // Overages resolve through the IdP's own Graph client, or through the `azure_ad`
-                // credentials a login-only IdP carries for them.
-                match (&idp.kind, Source::build(idp)) {
-                    (_, Source::AzureAd(graph)) => graphs.push((idp.name.clone(), graph)),
-                    (
-                        IdpKind::Oidc {
-                            overage: Some(azure),
-                        },
-                        _,
-                    ) => graphs.push((
-                        idp.name.clone(),
-                        Arc::new(GraphSource::new(azure, false, &idp.user_key)),
-                    )),
-                    _ => {}
-                }
-            }
-        }
         let quota = Quota::per_minute(NonZeroU32::new(LOGINS_PER_MINUTE).expect("not zero"));
         Ok(Logins {
-            verifiers,
-            graphs,
+            providers: ArcSwap::from_pointee(Providers::new(config)?),
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
             working: Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get) * 2,
@@ -103,63 +72,31 @@ impl Logins {
         })
     }
 
+    /// The providers in force.
+    pub(crate) fn providers(&self) -> Arc<Providers> {
+        self.providers.load_full()
+    }
+
     /// Whether every verifier has loaded its discovery document and JWKS (`/readyz`).
     pub(crate) fn loaded(&self) -> bool {
-        self.verifiers.iter().all(|(_, v)| v.is_loaded())
+        self.providers.load().loaded()
     }
 
-    /// Loads each verifier (again every few seconds until it loads), then refreshes its JWKS on
-    /// a timer, until `stop`.
-    pub(crate) fn spawn_loaders(
+    /// After a reload to `config`: builds its providers when they differ from those in force,
+    /// starts their key loaders (until `stop`), and swaps them in. Whether it did.
+    pub(crate) fn reload(
         &self,
+        config: &Config,
         stop: &tokio::sync::watch::Receiver<bool>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        self.verifiers
-            .iter()
-            .map(|(name, verifier)| {
-                let (name, verifier, mut stop) = (name.clone(), verifier.clone(), stop.clone());
-                tokio::spawn(async move {
-                    loop {
-                        // Discovery until it loads, then the JWKS alone.
-                        match verifier.refresh().await {
-                            Ok(()) => {
-                                info!(idp = %name, issuer = verifier.issuer(), "OIDC keys loaded.")
-                            }
-                            Err(e) => warn!(idp = %name, "{e}"),
-                        }
-                        let wait = if verifier.is_loaded() {
-                            JWKS_REFRESH
-                        } else {
-                            LOAD_RETRY
-                        };
-                        tokio::select! {
-                            () = tokio::time::sleep(wait) => {}
-                            () = crate::sync::stopped(&mut stop) => return,
-                        }
-                    }
-                })
-            })
-            .collect()
-    }
-
-    fn verifier(&self, idp: &IdpName) -> Option<&Arc<Verifier>> {
-        self.verifiers
-            .iter()
-            .find(|(n, _)| n == idp)
-            .map(|(_, v)| v)
-    }
-}
-
-/// The HTTP settings the provider's discovery and JWKS are fetched with: the IdP's own
-/// (`ca_file`, `tls_insecure`, `proxy`, timeouts) when its kind has them, else the defaults.
-fn http_of(idp: &IdpConfig) -> HttpConfig {
-    match &idp.kind {
-        IdpKind::AzureAd(azure)
-        | IdpKind::Oidc {
-            overage: Some(azure),
-        } => azure.http.clone(),
-        IdpKind::Okta(okta) => okta.http.clone(),
-        _ => HttpConfig::default(),
+    ) -> anyhow::Result<bool> {
+        if self.providers.load().serve(config) {
+            return Ok(false);
+        }
+        let providers = Providers::new(config)?;
+        // The loaders stop by themselves when `stop` fires or the providers are dropped.
+        drop(providers.spawn_loaders(stop));
+        self.providers.store(Arc::new(providers));
+        Ok(true)
     }
 }
 
@@ -224,16 +161,17 @@ async fn answer(
             invalid("no [idp.oidc] takes tokens of this issuer and audience".to_owned())
         })?;
     let oidc = idp.oidc.as_ref().expect("selected on its [idp.oidc]");
-    let verifier = logins.verifier(&idp.name).ok_or_else(|| {
+    let providers = logins.providers();
+    let verifier = providers.verifier(&idp.name).ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             format!(
-                "idp {}: [idp.oidc] changed since start; restart the service",
+                "idp {}: its provider is being set up after a reload",
                 idp.name
             ),
         )
-        .retry_after(5)
+        .retry_after(1)
     })?;
     let verified = verifier
         .verify(&token, chrono::Utc::now())
@@ -266,7 +204,7 @@ async fn answer(
     }
     let groups = match read.groups {
         Groups::Listed(groups) => groups,
-        Groups::Overage { object_id, .. } => overage(logins, &idp.name, object_id).await?,
+        Groups::Overage { object_id, .. } => overage(&providers, &idp.name, object_id).await?,
     };
     let (config, idp_name) = (config.clone(), idp.name.clone());
     let (user, issued_at) = (read.user, read.issued_at);
@@ -324,14 +262,14 @@ async fn answer(
 /// The groups of an Entra overage, looked up through Graph with the IdP's own credentials; a
 /// failed lookup is `503` and changes nothing (never "no groups").
 async fn overage(
-    logins: &Logins,
+    providers: &Providers,
     idp: &IdpName,
     object_id: Option<String>,
 ) -> Result<Vec<String>, ApiError> {
     let unavailable = |detail: String| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail).retry_after(30)
     };
-    let Some(graph) = logins.graphs.iter().find(|(n, _)| n == idp).map(|(_, g)| g) else {
+    let Some(graph) = providers.graph(idp) else {
         return Err(unavailable(format!(
             "the token carries a groups overage, and idp {idp} has no Graph credentials to resolve it (kind = \"azure_ad\", or tenant_id and the other azure_ad keys on a login-only IdP); nothing was changed"
         )));

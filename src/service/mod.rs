@@ -17,6 +17,7 @@ mod http;
 mod login;
 mod metrics;
 mod notify;
+mod providers;
 mod schedule;
 
 use std::net::SocketAddr;
@@ -150,7 +151,7 @@ impl Service {
                 () = deadline => warn!("HTTP connections still open at stop were closed."),
             }
         }));
-        tasks.extend(shared.logins.spawn_loaders(&stopped));
+        tasks.extend(shared.logins.providers().spawn_loaders(&stopped));
         tasks.push(tokio::spawn(schedule_loop(
             shared.clone(),
             stopped,
@@ -197,6 +198,14 @@ impl Service {
                 self.shared
                     .metrics
                     .know_idps(config.idps.iter().map(|i| i.name.as_str()));
+                // Logins follow: an [idp.oidc] added, changed or removed takes effect now.
+                match self.shared.logins.reload(&config, &self.stop.subscribe()) {
+                    Ok(true) => info!("Login providers set up again for the new configuration."),
+                    Ok(false) => {}
+                    Err(e) => {
+                        error!(error = %e, "Login providers could not be set up; the old ones stay.")
+                    }
+                }
                 *self
                     .shared
                     .config

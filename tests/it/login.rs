@@ -231,6 +231,59 @@ async fn a_group_created_by_the_cli_between_two_logins_is_reached_by_the_next() 
     stop(service).await;
 }
 
+/// A reload that changes an `[idp.oidc]` takes effect without a restart: the new provider's
+/// keys load, its tokens are taken, and the old provider's are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_moves_logins_to_a_changed_provider_without_a_restart() {
+    let old = FakeOidc::start(vec![key()]);
+    let new = FakeOidc::start(vec![key()]);
+    let env = env(&old.issuer());
+    let service = start(&env).await;
+    let addr = service.addr();
+    ready(&env, addr);
+    let token = |fake: &FakeOidc, email: &str| {
+        let mut c = claims(fake, "okta-app", email, 0);
+        c["GroupsClaim"] = json!("Okta Testers");
+        fake.sign(&c)
+    };
+    assert_eq!(
+        login_token(addr, &token(&old, "fay@example.com")).status,
+        200
+    );
+    let config = std::fs::read_to_string(env.config_path()).unwrap();
+    env.write_config(&config.replace(&old.issuer(), &new.issuer()));
+    service
+        .reload()
+        .expect("the changed configuration is taken");
+    eventually("the new provider's keys", || {
+        let answer = http_get(addr, "/readyz", None);
+        (answer.status == 200).then_some(()).ok_or(answer.body)
+    });
+    let taken = login_token(addr, &token(&new, "gus@example.com"));
+    assert_eq!(taken.status, 200, "{taken:?}");
+    assert_eq!(taken.json()["changes"], json!({"adds": 1, "removes": 0}));
+    let refused = login_token(addr, &token(&old, "hal@example.com"));
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert!(groups_of(&env, "hal@example.com").is_empty());
+    // A reload that changes nothing of the providers keeps them (no new discovery).
+    let discoveries = new
+        .state()
+        .discoveries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    service.reload().expect("the same configuration");
+    assert_eq!(
+        login_token(addr, &token(&new, "ivy@example.com")).status,
+        200
+    );
+    assert_eq!(
+        new.state()
+            .discoveries
+            .load(std::sync::atomic::Ordering::Relaxed),
+        discoveries
+    );
+    stop(service).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_request_is_refused_with_its_code_and_changes_nothing() {
     let fake = FakeOidc::start(vec![key()]);
