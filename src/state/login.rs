@@ -5,16 +5,16 @@
 //!
 //! A login takes no run lock; it waits only behind another short write transaction. It loads
 //! and plans on a snapshot, outside any write lock ([`State::login`]); its write transaction then
-//! applies that plan when the generation has not moved since — every change a plan reads moves
-//! it, except the token rows, which the write checks again — or loads and plans once more inside
-//! the write transaction when it has. The token's `iat` is compared with the stored one there: of
-//! two logins of one user racing, the second to commit plans against what the first wrote, and
-//! an older token changes nothing whichever is second.
+//! applies that plan when the user's memberships of the IdP are still those it planned against
+//! (the generation not having moved says so at no cost; else they are read again), or loads and
+//! plans once more inside the write transaction when they are not. The token's `iat` is compared
+//! with the stored one there: of two logins of one user racing, the second to commit plans
+//! against what the first wrote, and an older token changes nothing whichever is second.
 //!
 //! The groups a login can reach do not depend on the user, so they are kept between logins
-//! ([`Catalogs`]) for as long as nothing else writes: a commit through another connection
-//! changes `PRAGMA data_version`, and any other write through this one drops them. A login's own
-//! writes touch memberships, users and tokens only, never what a catalog holds.
+//! ([`Catalogs`]) until the `catalog` counter moves: triggers move it at every change of groups,
+//! former names or IdP group names, whichever connection writes it. (`PRAGMA data_version` would
+//! move at every other login's commit, and a pool of connections would read them again each time.)
 
 use std::sync::Arc;
 
@@ -96,8 +96,8 @@ pub(super) struct Catalogs {
 #[derive(Debug)]
 struct Catalog {
     idp: IdpName,
-    /// `PRAGMA data_version` when it was read.
-    data_version: i64,
+    /// The `catalog` counter when it was read.
+    version: i64,
     /// The targets it was read for.
     targets: Vec<(Stage, String)>,
     /// The groups the targets name, by name or former name, and their former names.
@@ -108,24 +108,24 @@ struct Catalog {
 }
 
 impl Catalogs {
-    /// The catalog of `request`'s IdP, read again when another connection committed since.
+    /// The catalog of `request`'s IdP, read again when the `catalog` counter moved since.
     fn current(
         &mut self,
         tx: &Transaction<'_>,
         request: &LoginRequest<'_>,
     ) -> rusqlite::Result<&Catalog> {
-        let data_version: i64 = tx
-            .prepare_cached("PRAGMA data_version")?
+        let version: i64 = tx
+            .prepare_cached("SELECT value FROM meta WHERE key = 'catalog'")?
             .query_row([], |r| r.get(0))?;
         let found = self.by_idp.iter().position(|c| c.idp == *request.idp);
         let fresh = found.filter(|&i| {
             let catalog = &self.by_idp[i];
-            catalog.data_version == data_version && catalog.targets == request.targets
+            catalog.version == version && catalog.targets == request.targets
         });
         if let Some(i) = fresh {
             return Ok(&self.by_idp[i]);
         }
-        let catalog = read_catalog(tx, request, data_version)?;
+        let catalog = read_catalog(tx, request, version)?;
         let i = match found {
             Some(i) => {
                 self.by_idp[i] = catalog;
@@ -144,7 +144,7 @@ impl Catalogs {
 fn read_catalog(
     tx: &Transaction<'_>,
     request: &LoginRequest<'_>,
-    data_version: i64,
+    version: i64,
 ) -> rusqlite::Result<Catalog> {
     let targets: HashSet<(&str, &str)> = request
         .targets
@@ -172,7 +172,7 @@ fn read_catalog(
     };
     Ok(Catalog {
         idp: request.idp.clone(),
-        data_version,
+        version,
         targets: request.targets.to_vec(),
         groups,
         former_names: former
@@ -194,6 +194,8 @@ enum Prepared {
     /// Planned at `generation`.
     Planned {
         generation: i64,
+        /// The (group, cause) of each membership of the IdP the plan started from.
+        held: Vec<(i64, String)>,
         adds: Vec<LoginChange>,
         removes: Vec<LoginChange>,
         before: Vec<UserMembership>,
@@ -203,9 +205,9 @@ enum Prepared {
 impl State {
     /// One login (`request`): loads what the login starts from and asks `plan` for its (adds,
     /// removes) on a snapshot, without the write lock; then, in one short write transaction,
-    /// applies them as actor `login` with the token's `iat` — or, when the generation moved since
-    /// the snapshot, loads and plans again inside that transaction. The user is created when
-    /// unknown and `request.auto_create`.
+    /// applies them as actor `login` with the token's `iat` — or, when the user's memberships of
+    /// the IdP changed since the snapshot, loads and plans again inside that transaction. The
+    /// user is created when unknown and `request.auto_create`.
     pub fn login(
         &mut self,
         request: &LoginRequest<'_>,
@@ -217,26 +219,43 @@ impl State {
             let tx = self.conn.transaction().map_err(err)?;
             prepare_in(&tx, &mut self.login_catalogs, request, &plan).map_err(err)?
         };
-        let (generation, adds, removes, before) = match snapshot {
+        let (generation, held, adds, removes, before) = match snapshot {
             Prepared::Done(done) => return Ok(done),
             Prepared::Planned {
                 generation,
+                held,
                 adds,
                 removes,
                 before,
-            } => (generation, adds, removes, before),
+            } => (generation, held, adds, removes, before),
         };
         let _turn = LOGIN_WRITES.lock().unwrap_or_else(|p| p.into_inner());
-        // Not `write_tx`: that drops the catalogs, which a login's own writes leave as they are.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let unchanged = super::generation_in(&tx).map_err(err)? == generation;
-        let (adds, removes, before) = match unchanged {
-            // Only the token's own row can have moved: nothing else a plan reads changes without
-            // moving the generation.
-            true => match recheck_in(&tx, request).map_err(err)? {
+        // The plan stands when nothing it read has moved but the token rows (checked again
+        // below), or when only other users and groups have: the user's memberships of the IdP
+        // are as it found them. Applied then, it is this login as of its snapshot — the checked
+        // apply still drops a change whose group was deleted or whose stage is not served.
+        let before = if super::generation_in(&tx).map_err(err)? == generation {
+            Some(before)
+        } else {
+            let now = user_now_in(&tx, request).map_err(err)?;
+            let same = now
+                .held_key()
+                .into_iter()
+                .eq(held.iter().map(|(g, c)| (*g, c.as_str())));
+            match (same, now.id) {
+                (true, Some(id)) => {
+                    Some(user_memberships_in(&tx, id, &now.rows, None).map_err(err)?)
+                }
+                (true, None) => Some(Vec::new()),
+                (false, _) => None,
+            }
+        };
+        let (adds, removes, before) = match before {
+            Some(before) => match recheck_in(&tx, request).map_err(err)? {
                 Some(applied) => {
                     return Ok(LoginDone {
                         applied,
@@ -245,7 +264,7 @@ impl State {
                 }
                 None => (adds, removes, before),
             },
-            false => {
+            None => {
                 match prepare_in(&tx, &mut self.login_catalogs, request, &plan).map_err(err)? {
                     Prepared::Done(done) => return Ok(done),
                     Prepared::Planned {
@@ -300,8 +319,8 @@ fn prepare_in(
 ) -> rusqlite::Result<Prepared> {
     let catalog = catalogs.current(tx, request)?;
     let (start, user) = load_login_in(tx, request, catalog)?;
-    let before = match user {
-        Some(known) => user_memberships_in(tx, known.id, &known.rows, None)?,
+    let before = match user.id {
+        Some(id) => user_memberships_in(tx, id, &user.rows, None)?,
         None if !request.auto_create => {
             return Ok(Prepared::Done(LoginDone {
                 applied: LoginApplied::NotAllowed,
@@ -322,6 +341,11 @@ fn prepare_in(
     let (adds, removes) = plan(&start);
     Ok(Prepared::Planned {
         generation: start.loaded.generation,
+        held: user
+            .held_key()
+            .into_iter()
+            .map(|(g, c)| (g, c.to_owned()))
+            .collect(),
         adds,
         removes,
         before,
@@ -374,12 +398,12 @@ fn idp_source(tx: &Transaction<'_>, idp: &IdpName) -> rusqlite::Result<Option<i6
 }
 
 /// What a login of `request` starts from, read inside the login's transaction over `catalog`,
-/// with the user's row id and every membership of theirs when the store knows them.
+/// with the user as the store has them.
 fn load_login_in<'c>(
     tx: &Transaction<'_>,
     request: &LoginRequest<'_>,
     catalog: &'c Catalog,
-) -> rusqlite::Result<(LoginState<'c>, Option<KnownUser>)> {
+) -> rusqlite::Result<(LoginState<'c>, UserNow)> {
     let mut state = LoginState {
         loaded: Loaded {
             generation: super::generation_in(tx)?,
@@ -391,33 +415,24 @@ fn load_login_in<'c>(
         group_names: &catalog.group_names,
         ..LoginState::default()
     };
-    let user_id: Option<i64> = tx
-        .prepare_cached("SELECT id FROM users WHERE key = ?1")?
-        .query_row([request.user], |r| r.get(0))
-        .optional()?;
-    let source = idp_source(tx, request.idp)?;
+    let user = user_now_in(tx, request)?;
     let mut held = LoadedIdp {
-        source,
+        source: user.source,
         ..LoadedIdp::default()
     };
-    let Some(user_id) = user_id else {
-        state.loaded.idps.push(held);
-        return Ok((state, None));
-    };
-    state.loaded.users.push((user_id, request.user.to_owned()));
-    let rows = membership_rows_in(tx, user_id)?;
-    if let Some(source) = source {
-        state.last_issued_at = tx
-            .prepare_cached(
-                "SELECT issued_at FROM login_tokens WHERE source = ?1 AND user_id = ?2",
-            )?
-            .query_row([source, user_id], |r| r.get(0))
-            .optional()?;
+    if let Some(user_id) = user.id {
+        state.loaded.users.push((user_id, request.user.to_owned()));
+        if let Some(source) = user.source {
+            state.last_issued_at = tx
+                .prepare_cached(
+                    "SELECT issued_at FROM login_tokens WHERE source = ?1 AND user_id = ?2",
+                )?
+                .query_row([source, user_id], |r| r.get(0))
+                .optional()?;
+        }
         let mut known: HashSet<i64> = catalog.groups.iter().map(|g| g.id).collect();
-        for row in rows.iter().filter(|r| r.source == source) {
-            if !request.stages.iter().any(|s| s.as_str() == row.group.stage) {
-                continue;
-            }
+        for &i in &user.held {
+            let row = &user.rows[i];
             let index = state.loaded.causes.len() as u32;
             state.loaded.causes.push(Arc::from(row.cause.as_str()));
             held.held.push((row.group.id, user_id, index));
@@ -429,13 +444,60 @@ fn load_login_in<'c>(
         }
     }
     state.loaded.idps.push(held);
-    Ok((state, Some(KnownUser { id: user_id, rows })))
+    Ok((state, user))
 }
 
-/// A user the store knows: their row id and every membership of theirs.
-struct KnownUser {
-    id: i64,
+/// A user as the store has them at one moment.
+struct UserNow {
+    /// Their row id, when the store knows them.
+    id: Option<i64>,
+    /// The source row of the login's IdP, when it has one.
+    source: Option<i64>,
+    /// Every membership of theirs.
     rows: Vec<MembershipRow>,
+    /// Which of `rows` are the IdP's in a served stage: what a plan starts from.
+    held: Vec<usize>,
+}
+
+impl UserNow {
+    /// The (group, cause) of each membership a plan starts from, in order.
+    fn held_key(&self) -> Vec<(i64, &str)> {
+        let mut key: Vec<(i64, &str)> = self
+            .held
+            .iter()
+            .map(|&i| (self.rows[i].group.id, self.rows[i].cause.as_str()))
+            .collect();
+        key.sort_unstable();
+        key
+    }
+}
+
+/// `request`'s user as the store has them now (one indexed read).
+fn user_now_in(tx: &Transaction<'_>, request: &LoginRequest<'_>) -> rusqlite::Result<UserNow> {
+    let id: Option<i64> = tx
+        .prepare_cached("SELECT id FROM users WHERE key = ?1")?
+        .query_row([request.user], |r| r.get(0))
+        .optional()?;
+    let source = idp_source(tx, request.idp)?;
+    let rows = match id {
+        Some(id) => membership_rows_in(tx, id)?,
+        None => Vec::new(),
+    };
+    let held = (0..rows.len())
+        .filter(|&i| {
+            Some(rows[i].source) == source
+                && request
+                    .stages
+                    .iter()
+                    .any(|s| s.as_str() == rows[i].group.stage)
+        })
+        .collect();
+    Ok(UserNow {
+        id,
+        source,
+        rows,
+        held,
+    })
 }
 
 /// The user row (created when missing), the login's changes, and the token's `iat`; with the

@@ -218,10 +218,8 @@ impl State {
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`): a conflicting writer waits at the start
     /// (up to the busy timeout), never halfway through; dropping it uncommitted rolls it back.
-    /// Any write but a login's may change what a login catalog holds: they are dropped.
     pub(super) fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, StateError> {
         let path = self.path.clone();
-        self.login_catalogs = login::Catalogs::default();
         self.conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sqlite(&path, e))

@@ -239,6 +239,29 @@ CREATE TABLE idp_group_names (
     PRIMARY KEY (source, idp_group)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- Counts every change to what logins plan against (groups, their former names, the IdPs' group
+-- names), whoever writes it: logins keep those between them until it moves.
+INSERT INTO meta (key, value) VALUES ('catalog', 0);
+CREATE TRIGGER catalog_groups_insert AFTER INSERT ON groups
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+CREATE TRIGGER catalog_groups_update AFTER UPDATE ON groups
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+CREATE TRIGGER catalog_groups_delete AFTER DELETE ON groups
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+CREATE TRIGGER catalog_former_names_insert AFTER INSERT ON former_names
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+CREATE TRIGGER catalog_former_names_update AFTER UPDATE ON former_names
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+CREATE TRIGGER catalog_former_names_delete AFTER DELETE ON former_names
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+CREATE TRIGGER catalog_idp_group_names_insert AFTER INSERT ON idp_group_names
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+CREATE TRIGGER catalog_idp_group_names_update AFTER UPDATE ON idp_group_names
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+CREATE TRIGGER catalog_idp_group_names_delete AFTER DELETE ON idp_group_names
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -536,3 +536,46 @@ fn the_store_refuses_a_membership_of_no_group() {
     );
     assert!(orphan.unwrap_err().to_string().contains("FOREIGN KEY"));
 }
+
+#[test]
+fn the_catalog_counter_moves_with_every_group_change_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = State::open(&dir.path().join("idpsync.db")).unwrap();
+    let catalog = |state: &State| -> i64 {
+        state
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'catalog'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    let (none, sales) = (BTreeSet::new(), GroupName::parse("Sales").unwrap());
+    let last = std::cell::Cell::new(catalog(&state));
+    let moved = |state: &State, what: &str| {
+        let now = catalog(state);
+        assert!(now > last.get(), "{what} moves the catalog counter");
+        last.set(now);
+    };
+    let group = state
+        .create_group(&stage(), &sales, "", &none, "cli:t")
+        .unwrap();
+    moved(&state, "a created group");
+    let renamed = GroupName::parse("Revenue").unwrap();
+    state
+        .update_group(&stage(), &sales, Some(&renamed), None, "cli:t")
+        .unwrap();
+    moved(&state, "a rename (and its former name)");
+    let corp = IdpName::parse("corp").unwrap();
+    apply_idp(
+        &mut state,
+        &corp,
+        &[(group, "ann@example.com", "g1")],
+        &[],
+        None,
+    );
+    assert_eq!(catalog(&state), last.get(), "a membership leaves it");
+    state
+        .delete_group(&stage(), &renamed, true, "cli:t")
+        .unwrap();
+    moved(&state, "a deleted group");
+}
