@@ -9,13 +9,13 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::Serialize;
 
 use super::RunOptions;
 use super::planning::plan_run;
 use super::read::Read;
-use crate::config::{Config, IdpConfig, IdpKind};
+use crate::config::{Config, IdpConfig, IdpKind, MappingConfig};
 use crate::directory::{Directory, IndexedGroup, SnapshotUser};
 use crate::model::{Stage, UserKey};
 use crate::reconcile::{Change, Scope};
@@ -80,10 +80,14 @@ pub fn login_once(
     let scope = Scope::User {
         adds_only: !matches!(idp.kind, IdpKind::Oidc { .. }),
     };
-    let mut targets: Vec<(Stage, String)> = config
+    let mappings: Vec<&MappingConfig> = config
         .mappings
         .iter()
         .filter(|m| m.idp == idp.name)
+        .collect();
+    let mapped: HashSet<&str> = mappings.iter().map(|m| m.idp_group.as_str()).collect();
+    let mut targets: Vec<(Stage, String)> = mappings
+        .iter()
         .map(|m| (m.stage.clone(), m.group.norm().to_owned()))
         .collect();
     targets.sort_unstable();
@@ -98,7 +102,7 @@ pub fn login_once(
     };
     // Planned inside the login's write transaction, against the memberships as they are there.
     let plan = |start: &LoginState<'_>| {
-        let directory = one_user_read(&key, claimed, start.group_names);
+        let directory = one_user_read(&key, claimed, start.group_names, &mapped);
         let reads = [Read::unread(idp.name.clone(), Ok(directory))];
         let (world, plan) = plan_run(config, &RunOptions::default(), &reads, &start.loaded, scope);
         let owned = |list: &[Change]| -> Vec<LoginChange> {
@@ -142,8 +146,14 @@ pub fn login_once(
 }
 
 /// The claim as a read of one user: each claimed value one group holding the user, with its id
-/// and name from the last applied read when that read saw it.
-fn one_user_read(key: &UserKey, claimed: &[String], names: &[(String, String)]) -> Directory {
+/// and name from the last applied read when that read saw it. Only groups a mapping can find (by
+/// id or exact name, as [`Directory::find`] does) are kept: a token may claim thousands.
+fn one_user_read(
+    key: &UserKey,
+    claimed: &[String],
+    names: &[(String, String)],
+    mapped: &HashSet<&str>,
+) -> Directory {
     let by_id: HashMap<&str, &str> = names
         .iter()
         .map(|(i, n)| (i.as_str(), n.as_str()))
@@ -159,6 +169,9 @@ fn one_user_read(key: &UserKey, claimed: &[String], names: &[(String, String)]) 
             (None, Some(ids)) if ids.len() == 1 => (ids[0], value.as_str()),
             _ => (value.as_str(), value.as_str()),
         };
+        if !mapped.contains(id) && !mapped.contains(name) {
+            continue;
+        }
         groups
             .entry(id.to_owned())
             .or_insert_with(|| name.to_owned());
