@@ -352,31 +352,40 @@ fn prepare_in(
     })
 }
 
-/// What a plan made on an earlier snapshot of an unchanged generation must still check: a newer
-/// token applied since, or the user gone while they may not be created.
+/// What a plan made on an earlier snapshot must still check at its write: a newer token
+/// applied since, or the user gone while they may not be created.
 fn recheck_in(
     tx: &Transaction<'_>,
     request: &LoginRequest<'_>,
 ) -> rusqlite::Result<Option<LoginApplied>> {
-    let user_id: Option<i64> = tx
-        .prepare_cached("SELECT id FROM users WHERE key = ?1")?
-        .query_row([request.user], |r| r.get(0))
-        .optional()?;
-    let Some(user_id) = user_id else {
+    let Some(user_id) = user_id_in(tx, request.user)? else {
         return Ok((!request.auto_create).then_some(LoginApplied::NotAllowed));
     };
-    let last: Option<i64> = match idp_source(tx, request.idp)? {
-        Some(source) => tx
-            .prepare_cached(
-                "SELECT issued_at FROM login_tokens WHERE source = ?1 AND user_id = ?2",
-            )?
-            .query_row([source, user_id], |r| r.get(0))
-            .optional()?,
-        None => None,
-    };
+    let last = last_issued_in(tx, idp_source(tx, request.idp)?, user_id)?;
     Ok(last
         .is_some_and(|last| last > request.issued_at)
         .then_some(LoginApplied::Stale))
+}
+
+/// The row id of the user with key `user`, when the store knows them.
+fn user_id_in(tx: &Transaction<'_>, user: &str) -> rusqlite::Result<Option<i64>> {
+    tx.prepare_cached("SELECT id FROM users WHERE key = ?1")?
+        .query_row([user], |r| r.get(0))
+        .optional()
+}
+
+/// The `iat` of the last token applied for `user_id` through the IdP of `source`.
+fn last_issued_in(
+    tx: &Transaction<'_>,
+    source: Option<i64>,
+    user_id: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let Some(source) = source else {
+        return Ok(None);
+    };
+    tx.prepare_cached("SELECT issued_at FROM login_tokens WHERE source = ?1 AND user_id = ?2")?
+        .query_row([source, user_id], |r| r.get(0))
+        .optional()
 }
 
 /// A login's changes of `user` as the checked apply takes them.
@@ -422,14 +431,7 @@ fn load_login_in<'c>(
     };
     if let Some(user_id) = user.id {
         state.loaded.users.push((user_id, request.user.to_owned()));
-        if let Some(source) = user.source {
-            state.last_issued_at = tx
-                .prepare_cached(
-                    "SELECT issued_at FROM login_tokens WHERE source = ?1 AND user_id = ?2",
-                )?
-                .query_row([source, user_id], |r| r.get(0))
-                .optional()?;
-        }
+        state.last_issued_at = last_issued_in(tx, user.source, user_id)?;
         let mut known: HashSet<i64> = catalog.groups.iter().map(|g| g.id).collect();
         for &i in &user.held {
             let row = &user.rows[i];
@@ -474,10 +476,7 @@ impl UserNow {
 
 /// `request`'s user as the store has them now (one indexed read).
 fn user_now_in(tx: &Transaction<'_>, request: &LoginRequest<'_>) -> rusqlite::Result<UserNow> {
-    let id: Option<i64> = tx
-        .prepare_cached("SELECT id FROM users WHERE key = ?1")?
-        .query_row([request.user], |r| r.get(0))
-        .optional()?;
+    let id = user_id_in(tx, request.user)?;
     let source = idp_source(tx, request.idp)?;
     let rows = match id {
         Some(id) => membership_rows_in(tx, id)?,
@@ -510,9 +509,7 @@ fn apply_login_in(
     let source = source_id(tx, batch.provenance)?;
     tx.prepare_cached("INSERT OR IGNORE INTO users (key, created_at) VALUES (?1, ?2)")?
         .execute(params![request.user, unix_now()])?;
-    let user_id: i64 = tx
-        .prepare_cached("SELECT id FROM users WHERE key = ?1")?
-        .query_row([request.user], |r| r.get(0))?;
+    let user_id = user_id_in(tx, request.user)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
     let applied = apply_in(tx, batch)?;
     tx.prepare_cached(
         "INSERT INTO login_tokens (source, user_id, issued_at) VALUES (?1, ?2, ?3)
