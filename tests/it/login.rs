@@ -87,12 +87,17 @@ fn login_token(addr: SocketAddr, token: &str) -> Http {
     )
 }
 
-/// Waits for `/readyz` (the verifiers' keys loaded) and the run at start.
-fn ready(env: &Env, addr: SocketAddr) {
+/// Waits for `/readyz`: every verifier's keys loaded.
+fn keys_loaded(addr: SocketAddr) {
     eventually("/readyz", || {
         let answer = http_get(addr, "/readyz", None);
         (answer.status == 200).then_some(()).ok_or(answer.body)
     });
+}
+
+/// Waits for `/readyz` (the verifiers' keys loaded) and the run at start.
+fn ready(env: &Env, addr: SocketAddr) {
+    keys_loaded(addr);
     eventually("the run at start", || {
         let out = env.run(&["users", "show", "ana@example.com", "--output", "json"]);
         (out.code == 0 && out.stdout.contains("Marketing"))
@@ -255,10 +260,7 @@ async fn a_reload_moves_logins_to_a_changed_provider_without_a_restart() {
     service
         .reload()
         .expect("the changed configuration is taken");
-    eventually("the new provider's keys", || {
-        let answer = http_get(addr, "/readyz", None);
-        (answer.status == 200).then_some(()).ok_or(answer.body)
-    });
+    keys_loaded(addr);
     let taken = login_token(addr, &token(&new, "gus@example.com"));
     assert_eq!(taken.status, 200, "{taken:?}");
     assert_eq!(taken.json()["changes"], json!({"adds": 1, "removes": 0}));
@@ -650,10 +652,7 @@ async fn a_login_only_idp_resolves_an_overage_with_the_azure_ad_credentials_it_c
     );
     let service = start(&env).await;
     let addr = service.addr();
-    eventually("/readyz", || {
-        let answer = http_get(addr, "/readyz", None);
-        (answer.status == 200).then_some(()).ok_or(answer.body)
-    });
+    keys_loaded(addr);
     // Discovery and the JWKS went through the IdP's proxy, as its Graph requests do.
     let at_ready = proxy.forwarded();
     assert!(at_ready >= 2, "{at_ready} requests through the proxy");
