@@ -519,13 +519,10 @@ fn record_run_part(
             ])?;
         }
     }
-    let faithful = applied.dropped.is_empty() && super::generation_in(tx)? == run.planned_at;
-    // Logins plan against these names: a change of them is a change of the generation.
-    if let Some(names) = &run.group_names
-        && super::login::record_group_names(tx, source, names)?
-    {
-        super::bump_generation(tx)?;
+    if let Some(names) = &run.group_names {
+        super::login::record_group_names(tx, source, names)?;
     }
+    let faithful = applied.dropped.is_empty() && super::generation_in(tx)? == run.planned_at;
     match run.read.as_ref().filter(|_| faithful) {
         Some(read) => tx.execute(
             "INSERT OR REPLACE INTO idp_reads (source, fingerprint, config, generation, inactive, skipped_users)

@@ -234,10 +234,11 @@ impl State {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        // The plan stands when nothing it read has moved but the token rows (checked again
-        // below), or when only other users and groups have: the user's memberships of the IdP
-        // are as it found them. Applied then, it is this login as of its snapshot — the checked
-        // apply still drops a change whose group was deleted or whose stage is not served.
+        // The plan stands when the user's memberships of the IdP are as it found them: at no
+        // cost when the generation has not moved, else read again. Whatever else moved (other
+        // users, groups, IdP group names), it is then this login as of its snapshot — the checked
+        // apply still drops a change whose group was deleted or whose stage is not served. The
+        // token rows are checked again below.
         let before = if super::generation_in(&tx).map_err(err)? == generation {
             Some(before)
         } else {
@@ -519,12 +520,13 @@ fn apply_login_in(
     Ok((applied, user_id))
 }
 
-/// Replaces the IdP's stored (group id, name) pairs when they differ from `names`; whether they did.
+/// Replaces the IdP's stored (group id, name) pairs when they differ from `names` (the triggers
+/// of the `catalog` counter then move it, and logins read them again).
 pub(super) fn record_group_names(
     tx: &Transaction<'_>,
     source: i64,
     names: &[(&str, &str)],
-) -> rusqlite::Result<bool> {
+) -> rusqlite::Result<()> {
     let mut stored: Vec<(String, String)> = tx
         .prepare_cached(
             "SELECT idp_group, name FROM idp_group_names WHERE source = ?1 ORDER BY idp_group",
@@ -541,7 +543,7 @@ pub(super) fn record_group_names(
             .zip(&wanted)
             .all(|((a, b), (c, d))| a == c && b == d);
     if same {
-        return Ok(false);
+        return Ok(());
     }
     tx.execute("DELETE FROM idp_group_names WHERE source = ?1", [source])?;
     let mut put = tx.prepare_cached(
@@ -550,5 +552,5 @@ pub(super) fn record_group_names(
     for (id, name) in wanted {
         put.execute(params![source, id, name])?;
     }
-    Ok(true)
+    Ok(())
 }
