@@ -17,6 +17,9 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::bulk::{ROWS_PER_STATEMENT, bulk_users, multi_row};
+use super::drops::{DropContext, audit_drop, check_groups};
+pub use super::drops::{DropReason, Dropped};
+use super::pause::{ForWaitingWriters, Never, Pauses};
 use super::{State, StateError, unix_now};
 use crate::model::{IdpName, Provenance, Stage};
 use crate::reconcile::Baseline;
@@ -107,38 +110,6 @@ pub struct ReadRecord<'a> {
     pub skipped_users: u64,
 }
 
-/// Why a change was dropped at commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// The group was deleted after the change was planned.
-    GroupDeleted,
-    /// The group's stage is not among the stages the batch may write.
-    StageNotServed,
-}
-
-impl DropReason {
-    /// The reason in words, for the audit log and the run output.
-    pub fn describe(self) -> &'static str {
-        match self {
-            DropReason::GroupDeleted => "the group was deleted after the change was planned",
-            DropReason::StageNotServed => "the group's stage is no longer served",
-        }
-    }
-}
-
-/// A change dropped at commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dropped {
-    /// Add or remove.
-    pub op: ChangeOp,
-    /// The group's row id.
-    pub group: i64,
-    /// The user key.
-    pub user: String,
-    /// Why.
-    pub reason: DropReason,
-}
-
 /// What a batch did: rows really changed (the others were so already, e.g. written concurrently),
 /// and the changes dropped at commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -165,7 +136,8 @@ impl State {
                 .pragma_update(None, "foreign_keys", "OFF")
                 .map_err(|e| self.err(e))?;
         }
-        let applied = self.apply_checked(batch);
+        let turn = super::turns::take_turn();
+        let applied = self.apply_checked(batch, &mut ForWaitingWriters::new(turn));
         if bulk && let Err(e) = self.conn.pragma_update(None, "foreign_keys", "ON") {
             // The batch itself committed or rolled back whole; only later writes on this
             // connection would go unchecked, and a run opens its own connection.
@@ -174,11 +146,15 @@ impl State {
         applied
     }
 
-    fn apply_checked(&mut self, batch: &Batch<'_>) -> Result<Applied, StateError> {
+    fn apply_checked(
+        &mut self,
+        batch: &Batch<'_>,
+        pauses: &mut dyn Pauses,
+    ) -> Result<Applied, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
         let tx = self.write_tx()?;
-        let applied = apply_in(&tx, batch).map_err(err)?;
+        let applied = apply_pausing_in(&tx, batch, pauses).map_err(err)?;
         if applied.adds + applied.removes > 0 {
             super::bump_generation(&tx).map_err(err)?;
         }
@@ -250,40 +226,26 @@ const BULK_USERS: usize = 10_000;
 /// once rather than updated per row.
 const BULK_ADDS: usize = 100_000;
 
-/// Why each group a batch touches would drop its changes, checked against the rows now.
-fn check_groups(
-    tx: &Transaction<'_>,
-    batch: &Batch<'_>,
-) -> rusqlite::Result<HashMap<i64, DropReason>> {
-    let mut stage_of = tx.prepare_cached("SELECT stage FROM groups WHERE id = ?1")?;
-    let mut seen: HashMap<i64, Option<DropReason>> = HashMap::default();
-    for change in batch.adds.iter().chain(batch.removes) {
-        if seen.contains_key(&change.group) {
-            continue;
-        }
-        let stage: Option<String> = stage_of
-            .query_row([change.group], |r| r.get(0))
-            .optional()?;
-        let verdict = match stage {
-            None => Some(DropReason::GroupDeleted),
-            Some(stage) if !batch.served.iter().any(|s| s.as_str() == stage) => {
-                Some(DropReason::StageNotServed)
-            }
-            Some(_) => None,
-        };
-        seen.insert(change.group, verdict);
-    }
-    Ok(seen
-        .into_iter()
-        .filter_map(|(group, verdict)| verdict.map(|v| (group, v)))
-        .collect())
+/// The body of every membership write (see the module documentation), in one transaction.
+pub(super) fn apply_in(tx: &Transaction<'_>, batch: &Batch<'_>) -> rusqlite::Result<Applied> {
+    apply_pausing_in(tx, batch, &mut Never)
 }
 
-/// The body of every membership write (see the module documentation).
-pub(super) fn apply_in(tx: &Transaction<'_>, batch: &Batch<'_>) -> rusqlite::Result<Applied> {
-    let actor = super::intern(tx, "actors", "name", batch.actor)?;
+/// [`apply_in`], pausing between statements of rows when `pauses` says so (`pause.rs`).
+fn apply_pausing_in(
+    tx: &Transaction<'_>,
+    batch: &Batch<'_>,
+    pauses: &mut dyn Pauses,
+) -> rusqlite::Result<Applied> {
+    let started_at = super::generation_in(tx)?;
     let now = unix_now();
-    let source = source_id(tx, batch.provenance)?;
+    let context = DropContext {
+        now,
+        actor: super::intern(tx, "actors", "name", batch.actor)?,
+        source: source_id(tx, batch.provenance)?,
+        provenance: batch.provenance,
+    };
+    let (actor, source) = (context.actor, context.source);
     let mut causes: HashMap<String, i64> = HashMap::default();
     let mut cause_id = |cause: &str| -> rusqlite::Result<Option<i64>> {
         if cause.is_empty() {
@@ -296,13 +258,14 @@ pub(super) fn apply_in(tx: &Transaction<'_>, batch: &Batch<'_>) -> rusqlite::Res
         causes.insert(cause.to_owned(), id);
         Ok(Some(id))
     };
-    let dropping = check_groups(tx, batch)?;
+    let groups = batch.adds.iter().chain(batch.removes).map(|c| c.group);
+    let dropping = check_groups(tx, batch.served, groups)?;
     let kept = |list: &[MembershipChange<'_>]| -> Vec<usize> {
         (0..list.len())
             .filter(|&i| !dropping.contains_key(&list[i].group))
             .collect()
     };
-    let (add_rows, remove_rows) = (kept(batch.adds), kept(batch.removes));
+    let (add_rows, mut remove_rows) = (kept(batch.adds), kept(batch.removes));
     let mut applied = Applied::default();
     let mut find_user = tx.prepare_cached("SELECT id FROM users WHERE key = ?1")?;
     let mut new_user = tx.prepare_cached("INSERT INTO users (key, created_at) VALUES (?1, ?2)")?;
@@ -327,9 +290,6 @@ pub(super) fn apply_in(tx: &Transaction<'_>, batch: &Batch<'_>) -> rusqlite::Res
         users.insert(key.to_owned(), id);
         Ok(Some(id))
     };
-    let mut audit = tx.prepare_cached(
-        "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
     // Dropped changes are audited, never written; the user of a dropped add becomes known, so
     // `audit --user` finds the record.
     for (op, list) in [
@@ -340,56 +300,94 @@ pub(super) fn apply_in(tx: &Transaction<'_>, batch: &Batch<'_>) -> rusqlite::Res
             let Some(&reason) = dropping.get(&change.group) else {
                 continue;
             };
-            let user = user_id(change.user, op == ChangeOp::Add)?;
-            let detail = format!(
-                "{} of {} for {} dropped at commit: {}",
-                op.as_str(),
-                batch.provenance,
-                change.user,
-                reason.describe()
-            );
-            audit.execute(params![
-                now,
-                actor,
-                "drop",
-                change.group,
-                user,
-                source,
-                cause_id(change.cause)?,
-                detail
-            ])?;
-            applied.dropped.push(Dropped {
+            let dropped = Dropped {
                 op,
                 group: change.group,
                 user: change.user.to_owned(),
                 reason,
-            });
+            };
+            let user = user_id(change.user, op == ChangeOp::Add)?;
+            let cause = cause_id(change.cause)?;
+            applied
+                .dropped
+                .push(audit_drop(tx, &context, dropped, user, cause)?);
         }
     }
     // Users first, then the memberships in primary-key order: the B-tree grows at its edge
-    // instead of being searched at random for every row.
-    let mut adds: Vec<(i64, i64, Option<i64>)> = Vec::with_capacity(add_rows.len());
+    // instead of being searched at random for every row. (group, user, cause, index in the batch)
+    let mut adds: Vec<(i64, i64, Option<i64>, usize)> = Vec::with_capacity(add_rows.len());
     for &i in &add_rows {
         let change = &batch.adds[i];
         adds.push((
             change.group,
             user_id(change.user, true)?.expect("created"),
             cause_id(change.cause)?,
+            i,
         ));
     }
-    adds.sort_unstable_by_key(|&(group, user, _)| (group, user));
+    adds.sort_unstable_by_key(|&(group, user, _, _)| (group, user));
     // A bulk load rebuilds the by-user index once instead of updating it at random per row; inside
-    // the transaction, so readers never see the table without it.
-    let rebuild_index = adds.len() >= BULK_ADDS && {
-        let rows: i64 = tx.query_row("SELECT count(*) FROM memberships", [], |r| r.get(0))?;
-        adds.len() as i64 >= rows / 2
-    };
-    if rebuild_index {
+    // the transaction, so readers never see the table without it (a pause builds it first).
+    let rebuild_index = std::cell::Cell::new(
+        adds.len() >= BULK_ADDS && {
+            let rows: i64 = tx.query_row("SELECT count(*) FROM memberships", [], |r| r.get(0))?;
+            adds.len() as i64 >= rows / 2
+        },
+    );
+    if rebuild_index.get() {
         tx.execute_batch("DROP INDEX memberships_by_user")?;
     }
+    // Pauses for waiting writers between statements: commits what is written, lets them in,
+    // then checks the groups of the rest again if any group changed meanwhile.
+    let mut catalog = super::catalog_in(tx)?;
+    let mut pause_if_due = |tx: &Transaction<'_>,
+                            rest: &mut dyn Iterator<Item = (ChangeOp, &MembershipChange<'_>)>,
+                            applied: &mut Applied|
+     -> rusqlite::Result<Option<HashMap<i64, DropReason>>> {
+        if !pauses.due() {
+            return Ok(None);
+        }
+        if rebuild_index.take() {
+            tx.execute_batch("CREATE INDEX memberships_by_user ON memberships (user_id)")?;
+        }
+        if applied.adds + applied.removes > 0 {
+            super::bump_generation(tx)?;
+        }
+        pauses.pause(tx)?;
+        let now_at = super::catalog_in(tx)?;
+        if std::mem::replace(&mut catalog, now_at) == now_at {
+            return Ok(Some(HashMap::default()));
+        }
+        let rest: Vec<_> = rest.collect();
+        let again = check_groups(tx, batch.served, rest.iter().map(|(_, c)| c.group))?;
+        for (op, change) in rest {
+            if let Some(&reason) = again.get(&change.group) {
+                let dropped = Dropped {
+                    op,
+                    group: change.group,
+                    user: change.user.to_owned(),
+                    reason,
+                };
+                let user = tx
+                    .prepare_cached("SELECT id FROM users WHERE key = ?1")?
+                    .query_row([change.user], |r| r.get(0))
+                    .optional()?;
+                let cause = match change.cause {
+                    "" => None,
+                    cause => Some(super::intern(tx, "causes", "idp_group", cause)?),
+                };
+                applied
+                    .dropped
+                    .push(audit_drop(tx, &context, dropped, user, cause)?);
+            }
+        }
+        Ok(Some(again))
+    };
     let mut written = 0u64;
+    let mut at = 0;
     // Many rows per statement; RETURNING names the rows really inserted, and only those are audited.
-    for chunk in adds.chunks(ROWS_PER_STATEMENT) {
+    while at < adds.len() {
+        let chunk = &adds[at..(at + ROWS_PER_STATEMENT).min(adds.len())];
         let mut insert = tx.prepare_cached(&multi_row(
             "INSERT OR IGNORE INTO memberships (group_id, user_id, source, cause) VALUES ",
             "(?, ?, ?, ?)",
@@ -400,70 +398,80 @@ pub(super) fn apply_in(tx: &Transaction<'_>, batch: &Batch<'_>) -> rusqlite::Res
         // millions of them.
         let values = chunk
             .iter()
-            .flat_map(|&(group, user, cause)| [Some(group), Some(user), Some(source), cause]);
+            .flat_map(|&(group, user, cause, _)| [Some(group), Some(user), Some(source), cause]);
         let inserted: Vec<(i64, i64, Option<i64>)> = insert
             .query_map(rusqlite::params_from_iter(values), |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<Result<_, _>>()?;
         written += chunk.len() as u64;
+        at += chunk.len();
         if !inserted.is_empty() {
-            let mut audit_rows = tx.prepare_cached(&multi_row(
-                "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause, detail) VALUES ",
-                "(?, ?, 'add', ?, ?, ?, ?, ?)",
-                inserted.len(),
-                "",
-            ))?;
-            let detail = batch
-                .detail
-                .map_or(Value::Null, |d| Value::Text(d.to_owned()));
-            let values = inserted.iter().flat_map(|&(group, user, cause)| {
-                [
-                    Value::Integer(now),
-                    Value::Integer(actor),
-                    Value::Integer(group),
-                    Value::Integer(user),
-                    Value::Integer(source),
-                    cause.map_or(Value::Null, Value::Integer),
-                    detail.clone(),
-                ]
-            });
-            audit_rows.execute(rusqlite::params_from_iter(values))?;
+            audit_adds(tx, actor, source, now, batch.detail, &inserted)?;
             applied.adds += inserted.len() as u64;
         }
         crate::failpoint!("apply::rows");
         if let Some(progress) = batch.progress {
             progress(written);
         }
+        let rest_adds = adds[at..].iter().map(|a| (ChangeOp::Add, &batch.adds[a.3]));
+        let rest_removes = remove_rows
+            .iter()
+            .map(|&i| (ChangeOp::Remove, &batch.removes[i]));
+        if (at < adds.len() || !remove_rows.is_empty())
+            && let Some(again) = pause_if_due(tx, &mut rest_adds.chain(rest_removes), &mut applied)?
+            && !again.is_empty()
+        {
+            let mut rest = adds.split_off(at);
+            rest.retain(|a| !again.contains_key(&a.0));
+            adds.extend(rest);
+            remove_rows.retain(|&i| !again.contains_key(&batch.removes[i].group));
+        }
     }
-    if rebuild_index {
+    if rebuild_index.take() {
         tx.execute_batch("CREATE INDEX memberships_by_user ON memberships (user_id)")?;
     }
+    let mut audit = tx.prepare_cached(
+        "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause, detail) VALUES (?1, ?2, 'remove', ?3, ?4, ?5, ?6, ?7)",
+    )?;
     let mut delete = tx.prepare_cached(
         "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 AND source = ?3",
     )?;
-    for (n, &i) in remove_rows.iter().enumerate() {
-        let change = &batch.removes[i];
+    let mut n = 0;
+    while n < remove_rows.len() {
+        let change = &batch.removes[remove_rows[n]];
         if let Some(user) = user_id(change.user, false)?
             && delete.execute(params![change.group, user, source])? == 1
         {
+            let cause = cause_id(change.cause)?;
             audit.execute(params![
                 now,
                 actor,
-                "remove",
                 change.group,
                 user,
                 source,
-                cause_id(change.cause)?,
+                cause,
                 batch.detail
             ])?;
             applied.removes += 1;
         }
-        if (n + 1) % ROWS_PER_STATEMENT == 0 || n + 1 == remove_rows.len() {
-            written += ((n % ROWS_PER_STATEMENT) + 1) as u64;
+        n += 1;
+        if n % ROWS_PER_STATEMENT == 0 || n == remove_rows.len() {
+            written += ((n - 1) % ROWS_PER_STATEMENT + 1) as u64;
             crate::failpoint!("apply::rows");
             if let Some(progress) = batch.progress {
                 progress(written);
+            }
+            let mut rest = remove_rows[n..]
+                .iter()
+                .map(|&i| (ChangeOp::Remove, &batch.removes[i]));
+            if n < remove_rows.len()
+                && let Some(again) = pause_if_due(tx, &mut rest, &mut applied)?
+                && !again.is_empty()
+            {
+                let mut rest = remove_rows.split_off(n);
+                rest.retain(|&i| !again.contains_key(&batch.removes[i].group));
+                remove_rows.extend(rest);
             }
         }
     }
@@ -477,7 +485,11 @@ pub(super) fn apply_in(tx: &Transaction<'_>, batch: &Batch<'_>) -> rusqlite::Res
                 ids.push((user, external));
             }
         }
-        record_run_part(tx, source, idp, run, &ids, &applied)?;
+        // The read is a record of what a full read would give only when the plan was made from
+        // the state this apply began in, nothing was dropped and no one wrote during a pause.
+        let faithful =
+            started_at == run.planned_at && applied.dropped.is_empty() && !pauses.moved();
+        record_run_part(tx, source, idp, run, &ids, &applied, faithful)?;
     }
     Ok(applied)
 }
@@ -491,6 +503,7 @@ fn record_run_part(
     run: &RunPart<'_>,
     ids: &[(i64, &str)],
     applied: &Applied,
+    faithful: bool,
 ) -> rusqlite::Result<()> {
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let mut store_ids = tx.prepare_cached(&multi_row(
@@ -522,7 +535,6 @@ fn record_run_part(
     if let Some(names) = &run.group_names {
         super::login::record_group_names(tx, source, names)?;
     }
-    let faithful = applied.dropped.is_empty() && super::generation_in(tx)? == run.planned_at;
     match run.read.as_ref().filter(|_| faithful) {
         Some(read) => tx.execute(
             "INSERT OR REPLACE INTO idp_reads (source, fingerprint, config, generation, inactive, skipped_users)
@@ -544,5 +556,36 @@ fn record_run_part(
         ],
     )?;
     tx.execute("DELETE FROM refusals WHERE idp = ?1", [idp.as_str()])?;
+    Ok(())
+}
+
+/// Audits the rows an add statement really inserted: (group, user, cause).
+fn audit_adds(
+    tx: &Transaction<'_>,
+    actor: i64,
+    source: i64,
+    now: i64,
+    detail: Option<&str>,
+    inserted: &[(i64, i64, Option<i64>)],
+) -> rusqlite::Result<()> {
+    let mut audit_rows = tx.prepare_cached(&multi_row(
+        "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause, detail) VALUES ",
+        "(?, ?, 'add', ?, ?, ?, ?, ?)",
+        inserted.len(),
+        "",
+    ))?;
+    let detail = detail.map_or(Value::Null, |d| Value::Text(d.to_owned()));
+    let values = inserted.iter().flat_map(|&(group, user, cause)| {
+        [
+            Value::Integer(now),
+            Value::Integer(actor),
+            Value::Integer(group),
+            Value::Integer(user),
+            Value::Integer(source),
+            cause.map_or(Value::Null, Value::Integer),
+            detail.clone(),
+        ]
+    });
+    audit_rows.execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }

@@ -114,9 +114,7 @@ impl Catalogs {
         tx: &Transaction<'_>,
         request: &LoginRequest<'_>,
     ) -> rusqlite::Result<&Catalog> {
-        let version: i64 = tx
-            .prepare_cached("SELECT value FROM meta WHERE key = 'catalog'")?
-            .query_row([], |r| r.get(0))?;
+        let version = super::catalog_in(tx)?;
         let found = self.by_idp.iter().position(|c| c.idp == *request.idp);
         let fresh = found.filter(|&i| {
             let catalog = &self.by_idp[i];
@@ -183,10 +181,6 @@ fn read_catalog(
     })
 }
 
-/// The write half of every login in this process, one at a time: logins queue here rather than
-/// in SQLite's busy handler, which sleeps in steps of up to 100 ms.
-static LOGIN_WRITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// A login decided before its write.
 enum Prepared {
     /// Nothing to write: not allowed, or a stale token.
@@ -229,7 +223,9 @@ impl State {
                 before,
             } => (generation, held, adds, removes, before),
         };
-        let _turn = LOGIN_WRITES.lock().unwrap_or_else(|p| p.into_inner());
+        // One writer of this process at a time, first come first served: logins queue here
+        // rather than in SQLite's busy handler, and a run's apply pauses for them (`turns.rs`).
+        let _turn = super::turns::take_turn();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

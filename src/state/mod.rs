@@ -7,15 +7,18 @@
 
 mod apply;
 mod bulk;
+mod drops;
 mod edit;
 mod groups;
 mod history;
 mod load;
 pub mod lock;
 mod login;
+mod pause;
 mod runs;
 mod saved;
 mod schema;
+mod turns;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -266,6 +269,13 @@ pub(crate) fn generation_in(conn: &rusqlite::Connection) -> rusqlite::Result<i64
         .query_row([], |r| r.get(0))
 }
 
+/// The `catalog` counter: it moves whenever a group, a former name or an IdP group name changes
+/// (triggers keep it, whoever writes), and not with memberships.
+pub(crate) fn catalog_in(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT value FROM meta WHERE key = 'catalog'")?
+        .query_row([], |r| r.get(0))
+}
+
 impl State {
     /// The state generation: it changes whenever memberships, roles or groups change.
     pub fn generation(&self) -> Result<i64, StateError> {
@@ -301,6 +311,8 @@ pub fn rfc3339(unix: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
+#[cfg(test)]
+mod pause_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -1,0 +1,93 @@
+//! A long apply that lets waiting writers in (SPEC §1 invariant 10: writes are short
+//! transactions; a login waits only behind a short apply transaction).
+//!
+//! A run's apply of an IdP's part is one transaction while nobody waits: all or nothing, as the
+//! crash tests prove. When a writer of this process (a login) queues for a turn (`turns.rs`), the
+//! apply, once it has held the lock for [`PART`], commits the rows written so far with the
+//! generation moved, passes its turn on, queues behind the waiting writers, begins again and
+//! checks the groups of the remaining changes again. A run killed after such a pause leaves whole
+//! parts applied, each change audited once: the baseline and the run row, written with the last
+//! part, still tell of the last run applied whole, the moved generation turns the unchanged-read
+//! shortcut off, and the next run plans exactly what is missing.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::Transaction;
+
+use super::turns::{Turn, others_waiting, take_turn};
+
+/// How long an apply holds the write lock, at least, before it pauses for waiting writers. Each
+/// pause's commit writes every page the part dirtied, and a first load dirties its by-user index
+/// all over, so a short part costs the apply dearly: measured on the S1 first load under logins,
+/// 15 ms parts took the apply from 5 to 55 s, 25 ms to 28 s, 50 ms to 11 s (BENCHMARKS.md).
+pub const PART: Duration = Duration::from_millis(50);
+
+/// When and how an apply lets other writers in.
+pub(super) trait Pauses {
+    /// Whether to pause now.
+    fn due(&self) -> bool;
+    /// Commits `tx`'s work so far, lets the waiting writers in and begins a new transaction in
+    /// its place, on the same connection.
+    fn pause(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()>;
+    /// Whether another writer committed during a pause.
+    fn moved(&self) -> bool;
+}
+
+/// One transaction, never paused: administrator edits, saved plans, logins.
+pub(super) struct Never;
+
+impl Pauses for Never {
+    fn due(&self) -> bool {
+        false
+    }
+
+    fn pause(&mut self, _tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        Ok(())
+    }
+
+    fn moved(&self) -> bool {
+        false
+    }
+}
+
+/// Pauses for the writers of this process queued for a turn, after [`PART`] of writing.
+pub(super) struct ForWaitingWriters {
+    turn: Option<Turn>,
+    since: Instant,
+    moved: bool,
+}
+
+impl ForWaitingWriters {
+    /// Pauses for writers queued behind `turn`, the turn this apply's transaction began in.
+    pub(super) fn new(turn: Turn) -> Self {
+        ForWaitingWriters {
+            turn: Some(turn),
+            since: Instant::now(),
+            moved: false,
+        }
+    }
+}
+
+impl Pauses for ForWaitingWriters {
+    fn due(&self) -> bool {
+        self.since.elapsed() >= PART && others_waiting()
+    }
+
+    fn pause(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let left_at = super::generation_in(tx)?;
+        tx.execute_batch("COMMIT")?;
+        // Passed on to the first writer queued; this apply queues again behind the rest.
+        self.turn = None;
+        self.turn = Some(take_turn());
+        tx.execute_batch("BEGIN IMMEDIATE")?;
+        if super::generation_in(tx)? != left_at {
+            self.moved = true;
+        }
+        self.since = Instant::now();
+        Ok(())
+    }
+
+    fn moved(&self) -> bool {
+        self.moved
+    }
+}
