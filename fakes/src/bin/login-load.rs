@@ -1,17 +1,19 @@
 //! The login load generator of `scripts/bench`: serves a fake OpenID provider, starts
 //! `idpsync run` on a configuration that signs users in through it, and sends pre-signed tokens
 //! of many subjects (so the per-subject limit is not what is measured) to `POST /v1/login`:
-//! per claim size, a first login of every subject (untimed, unless `--during-batch`), then
-//! `--logins` timed logins with fresh tokens.
+//! per claim size, a first login of every subject (untimed), then `--logins` timed logins with
+//! fresh tokens, as users signing in again.
 //!
 //! `login-load --idpsync BIN --work DIR --key PEM [--base CONFIG] [--claims 10,200,5000]
 //! [--logins N] [--concurrency N] [--rate PER_SECOND] [--during-batch]` prints a JSON line for
 //! the floor (as many `GET /healthz`, `"floor"` set), then one per claim size (`--rate` sends
 //! the timed logins at that pace instead of `--concurrency` at a time):
 //! `{"claims", "logins", "seconds", "per_second", "p50_ms", "p99_ms", "max_ms", "errors",
-//! "idpsync_cpu_s", "loader_cpu_s", "rate"}`. `--base` is a configuration to add the login IdP to
-//! (the S1 directory's, for `--during-batch`: the load then starts while the run at start
-//! reads and applies it, and the line also says whether that run was still going at the end).
+//! "idpsync_cpu_s", "loader_cpu_s", "rate", "batch_seconds"}`. `--base` is a configuration to
+//! add the login IdP to. With `--during-batch` (the base being the S1 directory's) the first
+//! logins go to a service without the base's IdPs; then a service with them starts on the same
+//! state, and the timed logins run from its start until its run at start has read and applied
+//! the directory (`batch_seconds` after the start); there is no floor line.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -55,53 +57,20 @@ fn main() {
         alg: jsonwebtoken::Algorithm::RS256,
         pem: key,
     }]);
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
     let base = match value("--base") {
         Some(path) => std::fs::read_to_string(path).expect("the base configuration"),
         None => "[daemon]\nstate = \"state/login.db\"\n".to_owned(),
     };
-    let daemon = format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\nschedule = \"0 0 0 1 1 *\"\n");
-    let mut config = base.replacen("[daemon]\n", &daemon, 1);
-    config.push_str(&format!(
+    // The login IdP and its mapped groups, added to a configuration.
+    let mut login_part = format!(
         "\n[[idp]]\nname = \"login\"\nkind = \"oidc\"\n\n[idp.oidc]\nissuer = \"{}\"\nclient_id = \"load-app\"\nmax_token_age = \"1h\"\n",
         fake.issuer()
-    ));
+    );
     for i in 0..MAPPED {
-        config.push_str(&format!(
+        login_part.push_str(&format!(
             "\n[[group]]\nname = \"Login {i}\"\nstage = \"production\"\n\n[[mapping]]\nidp = \"login\"\nidp_group = \"g{i}\"\ngroup = \"Login {i}\"\nstage = \"production\"\n"
         ));
     }
-    let config_path = work.join("login.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let mut child = Command::new(&idpsync)
-        .arg("--config")
-        .arg(&config_path)
-        .arg("run")
-        .current_dir(&work)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("idpsync run starts");
-    let stderr = child.stderr.take().unwrap();
-    let reconciled = Arc::new(AtomicBool::new(false));
-    std::thread::spawn({
-        let reconciled = reconciled.clone();
-        move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("Reconciled.") {
-                    reconciled.store(true, Ordering::Release);
-                }
-                if line.contains("ERROR") || line.contains("WARN") {
-                    eprintln!("idpsync: {line}");
-                }
-            }
-        }
-    });
-    let url = format!("http://127.0.0.1:{port}");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -111,23 +80,99 @@ fn main() {
         .pool_max_idle_per_host(if rate.is_some() { 1024 } else { concurrency })
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let ready = client.get(format!("{url}/readyz")).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "idpsync never became ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let now = chrono_now();
+    let sign = |count: usize, iat: i64| -> Arc<Vec<String>> {
+        let bodies = (0..SUBJECTS).map(|s| {
+            // `count` short names per subject, a different slice of the mapped ones each.
+            let groups: Vec<String> = (0..count)
+                .map(|g| format!("g{}", (g + s) % (count.max(MAPPED) + 1)))
+                .collect();
+            let token = fake.sign(&json!({"iss": fake.issuer(), "aud": "load-app",
+                "sub": format!("s{s}-{count}"), "iat": iat, "exp": iat + 3600,
+                "email": format!("user{s}-{count}@load.example"), "groups": groups}));
+            json!({"id_token": token}).to_string()
+        });
+        Arc::new(bodies.collect())
+    };
+    if during_batch {
+        // First, without the batch IdP: every subject signs in once (untimed), into the same state.
+        let state_line = base
+            .lines()
+            .find(|l| l.trim_start().starts_with("state"))
+            .expect("the base configuration names its state");
+        let quiet = format!("[daemon]\n{state_line}\n{login_part}");
+        let service = Service::start(&idpsync, &work, "first.toml", &quiet);
+        for &count in &claims {
+            runtime.block_on(load(
+                &client,
+                &service.url,
+                Some(sign(count, now - 1)),
+                SUBJECTS,
+                concurrency,
+                None,
+                None,
+            ));
         }
-    });
+        drop(service);
+        // Then with it: the run at start reads and applies the directory, and the timed logins
+        // (fresh tokens, as users signing in again) go on until that run has applied.
+        let service = Service::start(
+            &idpsync,
+            &work,
+            "batch.toml",
+            &format!("{base}{login_part}"),
+        );
+        for &count in &claims {
+            let bodies = sign(count, now);
+            let body_bytes = bodies.iter().map(String::len).max().unwrap_or(0);
+            let cpu_before = (process_cpu(service.pid()), own_cpu());
+            let started = Instant::now();
+            let (latencies, errors) = runtime.block_on(load(
+                &client,
+                &service.url,
+                Some(bodies),
+                usize::MAX,
+                concurrency,
+                None,
+                Some(service.reconciled.clone()),
+            ));
+            let seconds = started.elapsed().as_secs_f64();
+            print_row(
+                count,
+                &latencies,
+                errors,
+                seconds,
+                (
+                    process_cpu(service.pid()) - cpu_before.0,
+                    own_cpu() - cpu_before.1,
+                ),
+                body_bytes,
+                true,
+                None,
+                service.since_start(),
+            );
+        }
+        return;
+    }
+    let service = Service::start(
+        &idpsync,
+        &work,
+        "login.toml",
+        &format!("{base}{login_part}"),
+    );
     // The floor: the same client, concurrency and count of `GET /healthz`, on this machine now.
     {
-        let cpu_before = (process_cpu(child.id()), own_cpu());
+        let cpu_before = (process_cpu(service.pid()), own_cpu());
         let started = Instant::now();
-        let (latencies, errors) =
-            runtime.block_on(load(&client, &url, None, logins, concurrency, None));
+        let (latencies, errors) = runtime.block_on(load(
+            &client,
+            &service.url,
+            None,
+            logins,
+            concurrency,
+            None,
+            None,
+        ));
         let seconds = started.elapsed().as_secs_f64();
         let (p50, p99, max) = percentiles(latencies.clone());
         println!(
@@ -135,62 +180,175 @@ fn main() {
             json!({"floor": "GET /healthz", "claims": 0, "logins": latencies.len(),
                    "seconds": seconds, "per_second": latencies.len() as f64 / seconds,
                    "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3, "max_ms": max * 1e3,
-                   "errors": errors, "idpsync_cpu_s": process_cpu(child.id()) - cpu_before.0,
+                   "errors": errors, "idpsync_cpu_s": process_cpu(service.pid()) - cpu_before.0,
                    "loader_cpu_s": own_cpu() - cpu_before.1, "body_bytes": 0,
-                   "during_batch": false, "batch_still_running": false, "rate": null})
+                   "during_batch": false, "rate": null})
         );
     }
     for &count in &claims {
-        let now = chrono_now();
-        let sign = |iat: i64| -> Arc<Vec<String>> {
-            let bodies = (0..SUBJECTS).map(|s| {
-                // `count` short names per subject, a different slice of the mapped ones each.
-                let groups: Vec<String> = (0..count)
-                    .map(|g| format!("g{}", (g + s) % (count.max(MAPPED) + 1)))
-                    .collect();
-                let token = fake.sign(&json!({"iss": fake.issuer(), "aud": "load-app",
-                    "sub": format!("s{s}-{count}"), "iat": iat, "exp": iat + 3600,
-                    "email": format!("user{s}-{count}@load.example"), "groups": groups}));
-                json!({"id_token": token}).to_string()
-            });
-            Arc::new(bodies.collect())
-        };
         // First logins (every subject's memberships added), untimed; then the timed logins
         // with fresh tokens, as users signing in again with groups that mostly did not change.
-        let first = sign(now - 1);
-        if !during_batch {
-            runtime.block_on(load(
-                &client,
-                &url,
-                Some(first),
-                SUBJECTS,
-                concurrency,
-                None,
-            ));
-        }
-        let bodies = sign(now);
+        runtime.block_on(load(
+            &client,
+            &service.url,
+            Some(sign(count, now - 1)),
+            SUBJECTS,
+            concurrency,
+            None,
+            None,
+        ));
+        let bodies = sign(count, now);
         let body_bytes = bodies.iter().map(String::len).max().unwrap_or(0);
-        let cpu_before = (process_cpu(child.id()), own_cpu());
+        let cpu_before = (process_cpu(service.pid()), own_cpu());
         let started = Instant::now();
-        let (latencies, errors) =
-            runtime.block_on(load(&client, &url, Some(bodies), logins, concurrency, rate));
+        let (latencies, errors) = runtime.block_on(load(
+            &client,
+            &service.url,
+            Some(bodies),
+            logins,
+            concurrency,
+            rate,
+            None,
+        ));
         let seconds = started.elapsed().as_secs_f64();
-        let idpsync_cpu = process_cpu(child.id()) - cpu_before.0;
-        let loader_cpu = own_cpu() - cpu_before.1;
-        let (p50, p99, max) = percentiles(latencies.clone());
-        let still_running = during_batch && !reconciled.load(Ordering::Acquire);
-        println!(
-            "{}",
-            json!({"claims": count, "logins": latencies.len(), "seconds": seconds,
-                   "per_second": latencies.len() as f64 / seconds, "p50_ms": p50 * 1e3,
-                   "p99_ms": p99 * 1e3, "max_ms": max * 1e3, "errors": errors, "idpsync_cpu_s": idpsync_cpu,
-                   "loader_cpu_s": loader_cpu, "body_bytes": body_bytes,
-                   "during_batch": during_batch, "batch_still_running": still_running,
-                   "rate": rate})
+        print_row(
+            count,
+            &latencies,
+            errors,
+            seconds,
+            (
+                process_cpu(service.pid()) - cpu_before.0,
+                own_cpu() - cpu_before.1,
+            ),
+            body_bytes,
+            false,
+            rate,
+            None,
         );
     }
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+}
+
+/// Prints one JSON line of timed logins.
+#[allow(clippy::too_many_arguments)]
+fn print_row(
+    count: usize,
+    latencies: &[f64],
+    errors: usize,
+    seconds: f64,
+    cpu: (f64, f64),
+    body_bytes: usize,
+    during_batch: bool,
+    rate: Option<f64>,
+    batch_seconds: Option<f64>,
+) {
+    let (p50, p99, max) = percentiles(latencies.to_vec());
+    println!(
+        "{}",
+        json!({"claims": count, "logins": latencies.len(), "seconds": seconds,
+               "per_second": latencies.len() as f64 / seconds, "p50_ms": p50 * 1e3,
+               "p99_ms": p99 * 1e3, "max_ms": max * 1e3, "errors": errors, "idpsync_cpu_s": cpu.0,
+               "loader_cpu_s": cpu.1, "body_bytes": body_bytes,
+               "during_batch": during_batch, "batch_seconds": batch_seconds, "rate": rate})
+    );
+}
+
+/// `idpsync run` on a configuration written to the work directory, ready for logins; stopped
+/// when dropped.
+struct Service {
+    child: std::process::Child,
+    url: String,
+    /// Set once the service logged its first applied run (`Reconciled.`).
+    reconciled: Arc<AtomicBool>,
+    /// Seconds from the start to that run's end.
+    reconciled_after: Arc<std::sync::Mutex<Option<f64>>>,
+}
+
+impl Service {
+    fn start(
+        idpsync: &std::path::Path,
+        work: &std::path::Path,
+        name: &str,
+        config: &str,
+    ) -> Service {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let daemon =
+            format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\nschedule = \"0 0 0 1 1 *\"\n");
+        let config_path = work.join(name);
+        std::fs::write(&config_path, config.replacen("[daemon]\n", &daemon, 1)).unwrap();
+        let started = Instant::now();
+        let mut child = Command::new(idpsync)
+            .arg("--config")
+            .arg(&config_path)
+            .arg("run")
+            .current_dir(work)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("idpsync run starts");
+        let stderr = child.stderr.take().unwrap();
+        let reconciled = Arc::new(AtomicBool::new(false));
+        let reconciled_after = Arc::new(std::sync::Mutex::new(None));
+        std::thread::spawn({
+            let (reconciled, after) = (reconciled.clone(), reconciled_after.clone());
+            move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.contains("Reconciled.") && !reconciled.load(Ordering::Acquire) {
+                        *after.lock().unwrap() = Some(started.elapsed().as_secs_f64());
+                        reconciled.store(true, Ordering::Release);
+                    }
+                    if line.contains("ERROR") || line.contains("WARN") {
+                        eprintln!("idpsync: {line}");
+                    }
+                }
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let ready = std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .and_then(|mut s| {
+                    use std::io::{Read, Write};
+                    s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").ok()?;
+                    let mut answer = String::new();
+                    s.read_to_string(&mut answer).ok()?;
+                    Some(answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"))
+                });
+            if ready == Some(true) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "idpsync never became ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Service {
+            child,
+            url,
+            reconciled,
+            reconciled_after,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Seconds from the start to the end of the first applied run, once it has ended.
+    fn since_start(&self) -> Option<f64> {
+        *self.reconciled_after.lock().unwrap()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
 }
 
 /// The 50th and 99th percentiles and the largest of `latencies`.
@@ -204,7 +362,7 @@ fn percentiles(mut latencies: Vec<f64>) -> (f64, f64, f64) {
 }
 
 /// Sends `logins` logins cycling through `bodies` (or as many `GET /healthz`, the floor, without
-/// them): `concurrency` at a time, each as soon as
+/// them), or fewer when `until` is set first: `concurrency` at a time, each as soon as
 /// another answers, or with `rate`, the i-th at i / `rate` seconds whatever the answers (an open
 /// loop: each latency counts from when its login was due, so a slow answer cannot hide the
 /// logins queued behind it). The latencies of the 200s in seconds, and how many were not 200.
@@ -215,11 +373,18 @@ async fn load(
     logins: usize,
     concurrency: usize,
     rate: Option<f64>,
+    until: Option<Arc<AtomicBool>>,
 ) -> (Vec<f64>, usize) {
     use futures_util::StreamExt;
     let start = tokio::time::Instant::now();
     let in_flight = if rate.is_some() { 4096 } else { concurrency };
     let results: Vec<Result<f64, u16>> = futures_util::stream::iter(0..logins)
+        .take_while(|_| {
+            let go_on = until
+                .as_ref()
+                .is_none_or(|done| !done.load(Ordering::Acquire));
+            std::future::ready(go_on)
+        })
         .map(|i| {
             let (client, bodies, url) = (client.clone(), bodies.clone(), url.to_owned());
             async move {
