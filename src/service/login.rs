@@ -44,10 +44,11 @@ pub(crate) struct Logins {
     /// Replaced whole by a reload that changes them; a login keeps the ones it started with.
     providers: ArcSwap<Providers>,
     in_flight: Semaphore,
-    /// Logins planning and writing at once: two per core (measured at 200 claims on two cores:
-    /// one per core left cores idle between turns; 64 at once raised the p99 by a third, since a
-    /// login descheduled while it holds the write turn holds up every other).
-    working: Semaphore,
+    /// Logins planning at once: two per core (measured at 200 claims on two cores: one per core
+    /// left cores idle between turns; 64 at once raised the p99 by a third). A login gives its
+    /// permit back once planned, before it queues for its write turn: while a run's apply holds
+    /// the turn, every planned login waits for the same next pause, not one group after another.
+    working: Arc<Semaphore>,
     per_subject: DefaultKeyedRateLimiter<String>,
     /// Idle connections to the state file: each login takes one for itself (and its login
     /// catalogs with it), plans on its own snapshot, and queues only for its short write.
@@ -64,9 +65,9 @@ impl Logins {
         Ok(Logins {
             providers: ArcSwap::from_pointee(Providers::new(config)?),
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
-            working: Semaphore::new(
+            working: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get) * 2,
-            ),
+            )),
             per_subject: RateLimiter::keyed(quota),
             connections: std::sync::Mutex::new(Vec::new()),
         })
@@ -209,7 +210,7 @@ async fn answer(
     let (config, idp_name) = (config.clone(), idp.name.clone());
     let (user, issued_at) = (read.user, read.issued_at);
     let shared = shared.clone();
-    let _working = logins.working.acquire().await.map_err(|_| {
+    let working = logins.working.clone().acquire_owned().await.map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -226,7 +227,8 @@ async fn answer(
             Some(state) if state.path() == config.daemon.state => state,
             _ => State::open_for_logins(&config.daemon.state).map_err(LoginError::State)?,
         };
-        let reply = login_once(&config, &mut state, idp, &user, issued_at, &groups);
+        let planned = move || drop(working);
+        let reply = login_once(&config, &mut state, idp, &user, issued_at, &groups, planned);
         let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < POOLED_CONNECTIONS {
             idle.push(state);

@@ -13,10 +13,9 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::bulk::{ROWS_PER_STATEMENT, bulk_users, multi_row};
+use super::bulk::{ROWS_PER_STATEMENT, audit_adds, bulk_users, multi_row, store_ids};
 use super::drops::{DropContext, audit_drop, check_groups};
 pub use super::drops::{DropReason, Dropped};
 use super::pause::{ForWaitingWriters, Never, Pauses};
@@ -137,7 +136,15 @@ impl State {
                 .map_err(|e| self.err(e))?;
         }
         let turn = super::turns::take_turn();
+        // A pause checkpoints after passing its turn on, rather than in its commit with the
+        // waiting writers still waiting; the default (1,000 pages) is back for later commits.
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| self.err(e))?;
         let applied = self.apply_checked(batch, &mut ForWaitingWriters::new(turn));
+        if let Err(e) = self.conn.pragma_update(None, "wal_autocheckpoint", 1000) {
+            tracing::warn!(error = %e, "The WAL's automatic checkpoints could not be turned back on for this connection.");
+        }
         if bulk && let Err(e) = self.conn.pragma_update(None, "foreign_keys", "ON") {
             // The batch itself committed or rolled back whole; only later writes on this
             // connection would go unchecked, and a run opens its own connection.
@@ -258,19 +265,16 @@ fn apply_pausing_in(
         causes.insert(cause.to_owned(), id);
         Ok(Some(id))
     };
-    let groups = batch.adds.iter().chain(batch.removes).map(|c| c.group);
-    let dropping = check_groups(tx, batch.served, groups)?;
-    let kept = |list: &[MembershipChange<'_>]| -> Vec<usize> {
-        (0..list.len())
-            .filter(|&i| !dropping.contains_key(&list[i].group))
-            .collect()
-    };
-    let (add_rows, mut remove_rows) = (kept(batch.adds), kept(batch.removes));
     let mut applied = Applied::default();
     let mut find_user = tx.prepare_cached("SELECT id FROM users WHERE key = ?1")?;
     let mut new_user = tx.prepare_cached("INSERT INTO users (key, created_at) VALUES (?1, ?2)")?;
-    let mut users: HashMap<String, i64> = if add_rows.len() >= BULK_USERS {
-        bulk_users(tx, add_rows.iter().map(|&i| batch.adds[i].user), now)?
+    // Users first (a pause between statements commits users only, as one here does).
+    let mut users: HashMap<String, i64> = if batch.adds.len() >= BULK_USERS {
+        let mut between = || match pauses.due() {
+            true => pauses.pause(tx),
+            false => Ok(()),
+        };
+        bulk_users(tx, batch.adds.iter().map(|c| c.user), now, &mut between)?
     } else {
         HashMap::default()
     };
@@ -290,41 +294,47 @@ fn apply_pausing_in(
         users.insert(key.to_owned(), id);
         Ok(Some(id))
     };
-    // Dropped changes are audited, never written; the user of a dropped add becomes known, so
-    // `audit --user` finds the record.
-    for (op, list) in [
-        (ChangeOp::Add, batch.adds),
-        (ChangeOp::Remove, batch.removes),
-    ] {
-        for change in list {
-            let Some(&reason) = dropping.get(&change.group) else {
-                continue;
-            };
-            let dropped = Dropped {
-                op,
-                group: change.group,
-                user: change.user.to_owned(),
-                reason,
-            };
-            let user = user_id(change.user, op == ChangeOp::Add)?;
-            let cause = cause_id(change.cause)?;
-            applied
-                .dropped
-                .push(audit_drop(tx, &context, dropped, user, cause)?);
+    // (group, user, cause, index in the batch) of every add.
+    let mut adds: Vec<(i64, i64, Option<i64>, usize)> = Vec::with_capacity(batch.adds.len());
+    for (i, change) in batch.adds.iter().enumerate() {
+        let user = user_id(change.user, true)?.expect("created");
+        adds.push((change.group, user, cause_id(change.cause)?, i));
+        if i % 4096 == 4095 && pauses.due() {
+            pauses.pause(tx)?;
         }
     }
-    // Users first, then the memberships in primary-key order: the B-tree grows at its edge
-    // instead of being searched at random for every row. (group, user, cause, index in the batch)
-    let mut adds: Vec<(i64, i64, Option<i64>, usize)> = Vec::with_capacity(add_rows.len());
-    for &i in &add_rows {
-        let change = &batch.adds[i];
-        adds.push((
-            change.group,
-            user_id(change.user, true)?.expect("created"),
-            cause_id(change.cause)?,
-            i,
-        ));
+    // Checked against the rows as they are now, after any pause above. Dropped changes are
+    // audited, never written; the user of a dropped add becomes known, so `audit --user` finds
+    // the record.
+    let groups = batch.adds.iter().chain(batch.removes).map(|c| c.group);
+    let dropping = check_groups(tx, batch.served, groups)?;
+    let drop_of = |op, change: &MembershipChange<'_>, reason| Dropped {
+        op,
+        group: change.group,
+        user: change.user.to_owned(),
+        reason,
+    };
+    for &(group, user, cause, i) in &adds {
+        if let Some(&reason) = dropping.get(&group) {
+            let dropped = drop_of(ChangeOp::Add, &batch.adds[i], reason);
+            let dropped = audit_drop(tx, &context, dropped, Some(user), cause)?;
+            applied.dropped.push(dropped);
+        }
     }
+    for change in batch.removes {
+        if let Some(&reason) = dropping.get(&change.group) {
+            let (user, cause) = (user_id(change.user, false)?, cause_id(change.cause)?);
+            let dropped = drop_of(ChangeOp::Remove, change, reason);
+            let dropped = audit_drop(tx, &context, dropped, user, cause)?;
+            applied.dropped.push(dropped);
+        }
+    }
+    adds.retain(|a| !dropping.contains_key(&a.0));
+    let mut remove_rows: Vec<usize> = (0..batch.removes.len())
+        .filter(|&i| !dropping.contains_key(&batch.removes[i].group))
+        .collect();
+    // The memberships in primary-key order: the B-tree grows at its edge instead of being
+    // searched at random for every row.
     adds.sort_unstable_by_key(|&(group, user, _, _)| (group, user));
     // A bulk load rebuilds the by-user index once instead of updating it at random per row; inside
     // the transaction, so readers never see the table without it (a pause builds it first).
@@ -485,39 +495,30 @@ fn apply_pausing_in(
                 ids.push((user, external));
             }
         }
+        // Facts of the read rather than changes: a pause between their statements is harmless.
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            store_ids(tx, source, chunk)?;
+            pause_if_due(tx, &mut std::iter::empty(), &mut applied)?;
+        }
         // The read is a record of what a full read would give only when the plan was made from
         // the state this apply began in, nothing was dropped and no one wrote during a pause.
         let faithful =
             started_at == run.planned_at && applied.dropped.is_empty() && !pauses.moved();
-        record_run_part(tx, source, idp, run, &ids, &applied, faithful)?;
+        record_run_part(tx, source, idp, run, &applied, faithful)?;
     }
     Ok(applied)
 }
 
-/// The run bookkeeping that commits with an IdP's changes: stored ids, baseline, read record, the
-/// per-IdP run row, and the end of its unresolved refusal.
+/// The run bookkeeping that commits with an IdP's changes (its stored ids are written just
+/// before): baseline, read record, the per-IdP run row, and the end of its unresolved refusal.
 fn record_run_part(
     tx: &Transaction<'_>,
     source: i64,
     idp: &IdpName,
     run: &RunPart<'_>,
-    ids: &[(i64, &str)],
     applied: &Applied,
     faithful: bool,
 ) -> rusqlite::Result<()> {
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let mut store_ids = tx.prepare_cached(&multi_row(
-            "INSERT INTO user_ids (source, user_id, external_id) VALUES ",
-            "(?, ?, ?)",
-            chunk.len(),
-            " ON CONFLICT (source, user_id) DO UPDATE SET external_id = excluded.external_id",
-        ))?;
-        let values: Vec<&dyn rusqlite::ToSql> = chunk
-            .iter()
-            .flat_map(|(user, external)| [&source as &dyn rusqlite::ToSql, user, external])
-            .collect();
-        store_ids.execute(values.as_slice())?;
-    }
     if let Some(baseline) = run.baseline {
         tx.execute("DELETE FROM baselines WHERE source = ?1", [source])?;
         let mut put = tx.prepare_cached(
@@ -556,36 +557,5 @@ fn record_run_part(
         ],
     )?;
     tx.execute("DELETE FROM refusals WHERE idp = ?1", [idp.as_str()])?;
-    Ok(())
-}
-
-/// Audits the rows an add statement really inserted: (group, user, cause).
-fn audit_adds(
-    tx: &Transaction<'_>,
-    actor: i64,
-    source: i64,
-    now: i64,
-    detail: Option<&str>,
-    inserted: &[(i64, i64, Option<i64>)],
-) -> rusqlite::Result<()> {
-    let mut audit_rows = tx.prepare_cached(&multi_row(
-        "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause, detail) VALUES ",
-        "(?, ?, 'add', ?, ?, ?, ?, ?)",
-        inserted.len(),
-        "",
-    ))?;
-    let detail = detail.map_or(Value::Null, |d| Value::Text(d.to_owned()));
-    let values = inserted.iter().flat_map(|&(group, user, cause)| {
-        [
-            Value::Integer(now),
-            Value::Integer(actor),
-            Value::Integer(group),
-            Value::Integer(user),
-            Value::Integer(source),
-            cause.map_or(Value::Null, Value::Integer),
-            detail.clone(),
-        ]
-    });
-    audit_rows.execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }

@@ -201,11 +201,13 @@ impl State {
     /// removes) on a snapshot, without the write lock; then, in one short write transaction,
     /// applies them as actor `login` with the token's `iat` — or, when the user's memberships of
     /// the IdP changed since the snapshot, loads and plans again inside that transaction. The
-    /// user is created when unknown and `request.auto_create`.
+    /// user is created when unknown and `request.auto_create`. `planned` is called between the
+    /// two, before the login queues for its write turn.
     pub fn login(
         &mut self,
         request: &LoginRequest<'_>,
         plan: impl Fn(&LoginState<'_>) -> (Vec<LoginChange>, Vec<LoginChange>),
+        planned: impl FnOnce(),
     ) -> Result<LoginDone, StateError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
@@ -223,6 +225,7 @@ impl State {
                 before,
             } => (generation, held, adds, removes, before),
         };
+        planned();
         // One writer of this process at a time, first come first served: logins queue here
         // rather than in SQLite's busy handler, and a run's apply pauses for them (`turns.rs`).
         let _turn = super::turns::take_turn();

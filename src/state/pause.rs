@@ -16,11 +16,12 @@ use rusqlite::Transaction;
 
 use super::turns::{Turn, others_waiting, take_turn};
 
-/// How long an apply holds the write lock, at least, before it pauses for waiting writers. Each
-/// pause's commit writes every page the part dirtied, and a first load dirties its by-user index
-/// all over, so a short part costs the apply dearly: measured on the S1 first load under logins,
-/// 15 ms parts took the apply from 5 to 55 s, 25 ms to 28 s, 50 ms to 11 s (BENCHMARKS.md).
-pub const PART: Duration = Duration::from_millis(50);
+/// How long an apply holds the write lock, at least, before it pauses for waiting writers: a
+/// login waits about this long plus a commit. Each pause's commit writes every page the part
+/// dirtied, and a first load dirties its by-user index all over, so short parts cost the apply:
+/// the S1 first load with logins sent flat out took 26 s with 10 ms parts (p99 of the logins
+/// 45 ms), 19 s with 15 ms (60 ms) and 15 s with 25 ms (82 ms), against 5 s alone (BENCHMARKS.md).
+pub const PART: Duration = Duration::from_millis(10);
 
 /// When and how an apply lets other writers in.
 pub(super) trait Pauses {
@@ -76,8 +77,11 @@ impl Pauses for ForWaitingWriters {
     fn pause(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let left_at = super::generation_in(tx)?;
         tx.execute_batch("COMMIT")?;
-        // Passed on to the first writer queued; this apply queues again behind the rest.
+        // Passed on to the first writer queued; while they write, this apply copies the pages it
+        // committed from the WAL into the database (its commits do not: `State::apply`), so the
+        // WAL stays short for every reader; then it queues again behind the rest.
         self.turn = None;
+        tx.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         self.turn = Some(take_turn());
         tx.execute_batch("BEGIN IMMEDIATE")?;
         if super::generation_in(tx)? != left_at {

@@ -67,7 +67,8 @@ pub enum LoginError {
 }
 
 /// One verified login of `user` through `idp`: the groups claim `claimed`, from a token issued
-/// at `issued_at`, written through `state` (the state file of `config`).
+/// at `issued_at`, written through `state` (the state file of `config`). `planned` is called
+/// once the login is planned, before it waits for its write.
 pub fn login_once(
     config: &Config,
     state: &mut State,
@@ -75,6 +76,7 @@ pub fn login_once(
     user: &str,
     issued_at: i64,
     claimed: &[String],
+    planned: impl FnOnce(),
 ) -> Result<LoginReply, LoginError> {
     let key = UserKey::parse(user).map_err(|e| LoginError::BadUser(e.to_string()))?;
     let scope = Scope::User {
@@ -115,7 +117,7 @@ pub fn login_once(
         };
         (owned(&plan.adds), owned(&plan.removes))
     };
-    let done = state.login(&request, plan)?;
+    let done = state.login(&request, plan, planned)?;
     let changes = match done.applied {
         LoginApplied::NotAllowed => {
             return Err(LoginError::NotAllowed(
