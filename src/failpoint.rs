@@ -17,7 +17,10 @@
 //! statement of rows), `apply::in_tx` (inside it, every row written, before the commit),
 //! `apply::after_commit` (an IdP committed, before the next IdP or the run's close),
 //! `sync::before_close` (every IdP applied, the run row still open), and for `apply PLAN.json`
-//! `plan::run_opened` (its run row written, nothing applied) and `plan::before_close`.
+//! `plan::run_opened` (its run row written, nothing applied) and `plan::before_close`. In the
+//! service, `apply::paused` (an apply that paused for a waiting writer has committed its part
+//! and handed its turn on) and `login::before_turn` (a login planned, about to queue for its
+//! write).
 
 #[cfg(all(feature = "failpoints", not(debug_assertions)))]
 compile_error!(

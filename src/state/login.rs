@@ -226,6 +226,7 @@ impl State {
             } => (generation, held, adds, removes, before),
         };
         planned();
+        crate::failpoint!("login::before_turn");
         // One writer of this process at a time, first come first served: logins queue here
         // rather than in SQLite's busy handler, and a run's apply pauses for them (`turns.rs`).
         let _turn = super::turns::take_turn();

@@ -81,6 +81,7 @@ impl Pauses for ForWaitingWriters {
         // committed from the WAL into the database (its commits do not: `State::apply`), so the
         // WAL stays short for every reader; then it queues again behind the rest.
         self.turn = None;
+        crate::failpoint!("apply::paused");
         tx.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         self.turn = Some(take_turn());
         tx.execute_batch("BEGIN IMMEDIATE")?;

@@ -115,7 +115,7 @@ fn two_idps_with_pending_changes() -> Env {
 }
 
 /// Every membership as `stage/group user provenance`.
-fn memberships(state: &Path) -> BTreeSet<String> {
+pub(crate) fn memberships(state: &Path) -> BTreeSet<String> {
     let conn = rusqlite::Connection::open(state).unwrap();
     let mut stmt = conn
         .prepare(
@@ -141,7 +141,7 @@ fn of(all: &BTreeSet<String>, provenance: &str) -> BTreeSet<String> {
 /// The file is intact, every membership names a real group and user, and the audit log agrees
 /// with the store: each (group, user, provenance) was added at most once and removed at most once,
 /// and it is present exactly when it was added and not removed since.
-fn assert_consistent(state: &Path) {
+pub(crate) fn assert_consistent(state: &Path) {
     let conn = rusqlite::Connection::open(state).unwrap();
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -225,7 +225,7 @@ fn idp_outcomes(state: &Path, id: &str) -> Vec<(String, String)> {
 }
 
 /// The ids of the runs left `running`.
-fn running(state: &Path) -> Vec<String> {
+pub(crate) fn running(state: &Path) -> Vec<String> {
     run_rows(state)
         .into_iter()
         .filter(|(_, outcome)| outcome == "running")
@@ -510,7 +510,7 @@ fn smoke_env() -> Env {
 }
 
 /// Memberships per provenance.
-fn per_source(state: &Path) -> BTreeMap<String, usize> {
+pub(crate) fn per_source(state: &Path) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for m in memberships(state) {
         *counts

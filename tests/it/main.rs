@@ -30,6 +30,7 @@ mod cli;
 mod cloud;
 mod common;
 mod crash;
+mod crash_pause;
 mod cut_proxy;
 mod fake_ad;
 mod graph;
