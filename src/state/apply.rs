@@ -8,7 +8,8 @@
 //! absent, remove it if present), auditing only what changed a row. For an IdP's part of a run the
 //! same transaction carries its baseline, stored ids, read record and per-IdP run row, and clears
 //! its unresolved refusal: for the embedded store this transaction is the journal — killed before
-//! the commit it leaves nothing, and the next run plans the same changes again. A saved plan
+//! the commit it leaves nothing, and the next run plans the same changes again. In the service,
+//! a run's apply pauses for waiting writers, committing in parts (`pause.rs`). A saved plan
 //! applies all its batches in one transaction (`saved.rs`).
 
 use rustc_hash::FxHashMap as HashMap;
@@ -124,7 +125,8 @@ pub struct Applied {
 }
 
 impl State {
-    /// Applies one batch in its own write transaction (see the module documentation).
+    /// Applies one batch in its own write transaction, paused for writers of this process that
+    /// wait for their turn (see the module documentation and `pause.rs`).
     pub fn apply(&mut self, batch: &Batch<'_>) -> Result<Applied, StateError> {
         // A bulk load checks its groups itself, inside its own write transaction, and resolves or
         // creates every user there too: SQLite's per-row foreign-key lookups would only repeat

@@ -4,11 +4,13 @@
 //! A run's apply of an IdP's part is one transaction while nobody waits: all or nothing, as the
 //! crash tests prove. When a writer of this process (a login) queues for a turn (`turns.rs`), the
 //! apply, once it has held the lock for [`PART`], commits the rows written so far with the
-//! generation moved, passes its turn on, queues behind the waiting writers, begins again and
-//! checks the groups of the remaining changes again. A run killed after such a pause leaves whole
-//! parts applied, each change audited once: the baseline and the run row, written with the last
-//! part, still tell of the last run applied whole, the moved generation turns the unchanged-read
-//! shortcut off, and the next run plans exactly what is missing.
+//! generation moved, passes its turn on, checkpoints the WAL while the waiting writers write,
+//! queues behind them and begins again — checking the groups of the remaining changes again if
+//! any group changed meanwhile (the catalog counter). A run killed after such a pause leaves
+//! whole statements of rows applied, each change audited once: the baseline and the run row,
+//! written with the last part, still tell of the last run applied whole, the moved generation
+//! turns the unchanged-read shortcut off, and the next run plans exactly what is missing
+//! (`tests/it/crash_pause.rs`).
 
 use std::time::{Duration, Instant};
 

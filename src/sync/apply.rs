@@ -1,5 +1,6 @@
 //! Applying a run's plan: each applicable IdP's part goes through the checked apply in its own
-//! transaction, and what happened to every IdP goes into the run history. Changes dropped at
+//! transaction (in the service, paused for waiting logins: `state/pause.rs`), and what happened
+//! to every IdP goes into the run history. Changes dropped at
 //! commit leave the plan (they were never written) and are returned for the report.
 
 use tracing::{error, info};
@@ -129,7 +130,7 @@ pub(super) fn apply_plan(
                     }
                     Err(e) => {
                         done += (adds.len() + removes.len()) as u64;
-                        error!(idp = %read.name, error = %e, "Applying failed; nothing of this IdP was written.");
+                        error!(idp = %read.name, error = %e, "Applying failed; the next run applies what this one did not.");
                         let failure =
                             Failure::new(FailureKind::Unavailable, format!("apply failed: {e}"));
                         withdraw(plan, i, read, failure.clone());
