@@ -4,8 +4,8 @@
 //! A run's apply of an IdP's part is one transaction while nobody waits: all or nothing, as the
 //! crash tests prove. When a writer of this process (a login) queues for a turn (`turns.rs`), the
 //! apply, once it has held the lock for [`PART`], commits the rows written so far with the
-//! generation moved, passes its turn on, checkpoints the WAL while the waiting writers write,
-//! queues behind them and begins again — checking the groups of the remaining changes again if
+//! generation moved, gives its turn up, checkpoints the WAL while the waiting writers write,
+//! lets them all go first (for at most another part) and begins again — checking the groups of the remaining changes again if
 //! any group changed meanwhile (the catalog counter). A run killed after such a pause leaves
 //! whole statements of rows applied, each change audited once: the baseline and the run row,
 //! written with the last part, still tell of the last run applied whole, the moved generation
@@ -85,6 +85,12 @@ impl Pauses for ForWaitingWriters {
         self.turn = None;
         crate::failpoint!("apply::paused");
         tx.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        // The turn is no queue either: let the writers waiting now take it before this apply
+        // does, while more keep coming for at most another part.
+        let until = Instant::now() + PART;
+        while others_waiting() && Instant::now() < until {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         self.turn = Some(take_turn());
         tx.execute_batch("BEGIN IMMEDIATE")?;
         if super::generation_in(tx)? != left_at {
