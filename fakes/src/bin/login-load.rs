@@ -123,34 +123,14 @@ fn main() {
             &format!("{base}{login_part}"),
         );
         for &count in &claims {
-            let bodies = sign(count, now);
-            let body_bytes = bodies.iter().map(String::len).max().unwrap_or(0);
-            let cpu_before = (process_cpu(service.pid()), own_cpu());
-            let started = Instant::now();
-            let (latencies, errors) = runtime.block_on(load(
-                &client,
-                &service.url,
-                Some(bodies),
-                usize::MAX,
-                concurrency,
-                None,
-                Some(service.reconciled.clone()),
-            ));
-            let seconds = started.elapsed().as_secs_f64();
-            print_row(
+            let timed = Timed {
                 count,
-                &latencies,
-                errors,
-                seconds,
-                (
-                    process_cpu(service.pid()) - cpu_before.0,
-                    own_cpu() - cpu_before.1,
-                ),
-                body_bytes,
-                true,
-                None,
-                service.since_start(),
-            );
+                logins: usize::MAX,
+                concurrency,
+                rate: None,
+                during_batch: true,
+            };
+            timed.run(&runtime, &client, &service, sign(count, now));
         }
         return;
     }
@@ -197,59 +177,66 @@ fn main() {
             None,
             None,
         ));
-        let bodies = sign(count, now);
-        let body_bytes = bodies.iter().map(String::len).max().unwrap_or(0);
-        let cpu_before = (process_cpu(service.pid()), own_cpu());
-        let started = Instant::now();
-        let (latencies, errors) = runtime.block_on(load(
-            &client,
-            &service.url,
-            Some(bodies),
+        let timed = Timed {
+            count,
             logins,
             concurrency,
             rate,
-            None,
-        ));
-        let seconds = started.elapsed().as_secs_f64();
-        print_row(
-            count,
-            &latencies,
-            errors,
-            seconds,
-            (
-                process_cpu(service.pid()) - cpu_before.0,
-                own_cpu() - cpu_before.1,
-            ),
-            body_bytes,
-            false,
-            rate,
-            None,
-        );
+            during_batch: false,
+        };
+        timed.run(&runtime, &client, &service, sign(count, now));
     }
 }
 
-/// Prints one JSON line of timed logins.
-#[allow(clippy::too_many_arguments)]
-fn print_row(
+/// One row of timed logins: `count` claims each, `logins` of them (or, `during_batch`, as many
+/// as go until the service's run at start has applied), `concurrency` at a time or at `rate`.
+struct Timed {
     count: usize,
-    latencies: &[f64],
-    errors: usize,
-    seconds: f64,
-    cpu: (f64, f64),
-    body_bytes: usize,
-    during_batch: bool,
+    logins: usize,
+    concurrency: usize,
     rate: Option<f64>,
-    batch_seconds: Option<f64>,
-) {
-    let (p50, p99, max) = percentiles(latencies.to_vec());
-    println!(
-        "{}",
-        json!({"claims": count, "logins": latencies.len(), "seconds": seconds,
-               "per_second": latencies.len() as f64 / seconds, "p50_ms": p50 * 1e3,
-               "p99_ms": p99 * 1e3, "max_ms": max * 1e3, "errors": errors, "idpsync_cpu_s": cpu.0,
-               "loader_cpu_s": cpu.1, "body_bytes": body_bytes,
-               "during_batch": during_batch, "batch_seconds": batch_seconds, "rate": rate})
-    );
+    during_batch: bool,
+}
+
+impl Timed {
+    /// Sends the logins of `bodies` to `service` and prints the row as a JSON line.
+    fn run(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        client: &reqwest::Client,
+        service: &Service,
+        bodies: Arc<Vec<String>>,
+    ) {
+        let body_bytes = bodies.iter().map(String::len).max().unwrap_or(0);
+        let until = self.during_batch.then(|| service.reconciled.clone());
+        let cpu_before = (process_cpu(service.pid()), own_cpu());
+        let started = Instant::now();
+        let (latencies, errors) = runtime.block_on(load(
+            client,
+            &service.url,
+            Some(bodies),
+            self.logins,
+            self.concurrency,
+            self.rate,
+            until,
+        ));
+        let seconds = started.elapsed().as_secs_f64();
+        let (idpsync_cpu, loader_cpu) = (
+            process_cpu(service.pid()) - cpu_before.0,
+            own_cpu() - cpu_before.1,
+        );
+        let (p50, p99, max) = percentiles(latencies.clone());
+        println!(
+            "{}",
+            json!({"claims": self.count, "logins": latencies.len(), "seconds": seconds,
+                   "per_second": latencies.len() as f64 / seconds, "p50_ms": p50 * 1e3,
+                   "p99_ms": p99 * 1e3, "max_ms": max * 1e3, "errors": errors,
+                   "idpsync_cpu_s": idpsync_cpu, "loader_cpu_s": loader_cpu, "body_bytes": body_bytes,
+                   "during_batch": self.during_batch,
+                   "batch_seconds": self.during_batch.then(|| service.since_start()).flatten(),
+                   "rate": self.rate})
+        );
+    }
 }
 
 /// `idpsync run` on a configuration written to the work directory, ready for logins; stopped
