@@ -137,16 +137,19 @@ impl State {
                 .pragma_update(None, "foreign_keys", "OFF")
                 .map_err(|e| self.err(e))?;
         }
+        // The apply checkpoints the WAL itself, outside its turn: a pause after handing the turn
+        // on, and the end below, rather than its commits with waiting writers still waiting (or
+        // the next login's commit, inside that login's turn). Tuning only, so a failure is told.
+        let tune = |conn: &rusqlite::Connection, pages: i64| {
+            if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", pages) {
+                tracing::warn!(error = %e, "The WAL's automatic checkpoints could not be set for this connection.");
+            }
+        };
+        tune(&self.conn, 0);
         let turn = super::turns::take_turn();
-        // A pause checkpoints after passing its turn on, rather than in its commit with the
-        // waiting writers still waiting; the default (1,000 pages) is back for later commits.
-        self.conn
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(|e| self.err(e))?;
         let applied = self.apply_checked(batch, &mut ForWaitingWriters::new(turn));
-        if let Err(e) = self.conn.pragma_update(None, "wal_autocheckpoint", 1000) {
-            tracing::warn!(error = %e, "The WAL's automatic checkpoints could not be turned back on for this connection.");
-        }
+        tune(&self.conn, 1000);
+        super::pause::checkpoint(&self.conn);
         if bulk && let Err(e) = self.conn.pragma_update(None, "foreign_keys", "ON") {
             // The batch itself committed or rolled back whole; only later writes on this
             // connection would go unchecked, and a run opens its own connection.

@@ -84,7 +84,7 @@ impl Pauses for ForWaitingWriters {
         // WAL stays short for every reader; then it queues again behind the rest.
         self.turn = None;
         crate::failpoint!("apply::paused");
-        tx.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        checkpoint(tx);
         // The turn is no queue either: let the writers waiting now take it before this apply
         // does, while more keep coming for at most another part.
         let until = Instant::now() + PART;
@@ -102,5 +102,14 @@ impl Pauses for ForWaitingWriters {
 
     fn moved(&self) -> bool {
         self.moved
+    }
+}
+
+/// Copies what it can of the WAL into the database without waiting for readers or writers
+/// (a passive checkpoint). Only an I/O error fails one, and the next checkpoint tries again, so
+/// a failure is told, not returned.
+pub(super) fn checkpoint(conn: &rusqlite::Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "A WAL checkpoint failed; the next one tries again.");
     }
 }
