@@ -103,15 +103,13 @@ fn main() {
         let quiet = format!("[daemon]\n{state_line}\n{login_part}");
         let service = Service::start(&idpsync, &work, "first.toml", &quiet);
         for &count in &claims {
-            runtime.block_on(load(
+            first_logins(
+                &runtime,
                 &client,
-                &service.url,
-                Some(sign(count, now - 1)),
-                SUBJECTS,
+                &service,
+                sign(count, now - 1),
                 concurrency,
-                None,
-                None,
-            ));
+            );
         }
         drop(service);
         // Then with it: the run at start reads and applies the directory, and the timed logins
@@ -168,15 +166,13 @@ fn main() {
     for &count in &claims {
         // First logins (every subject's memberships added), untimed; then the timed logins
         // with fresh tokens, as users signing in again with groups that mostly did not change.
-        runtime.block_on(load(
+        first_logins(
+            &runtime,
             &client,
-            &service.url,
-            Some(sign(count, now - 1)),
-            SUBJECTS,
+            &service,
+            sign(count, now - 1),
             concurrency,
-            None,
-            None,
-        ));
+        );
         let timed = Timed {
             count,
             logins,
@@ -186,6 +182,25 @@ fn main() {
         };
         timed.run(&runtime, &client, &service, sign(count, now));
     }
+}
+
+/// Every subject's first login (its memberships added), untimed.
+fn first_logins(
+    runtime: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    service: &Service,
+    bodies: Arc<Vec<String>>,
+    concurrency: usize,
+) {
+    runtime.block_on(load(
+        client,
+        &service.url,
+        Some(bodies),
+        SUBJECTS,
+        concurrency,
+        None,
+        None,
+    ));
 }
 
 /// One row of timed logins: `count` claims each, `logins` of them (or, `during_batch`, as many
