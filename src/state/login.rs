@@ -227,8 +227,8 @@ impl State {
         };
         planned();
         crate::failpoint!("login::before_turn");
-        // One writer of this process at a time, first come first served: logins queue here
-        // rather than in SQLite's busy handler, and a run's apply pauses for them (`turns.rs`).
+        // One writer of this process at a time: logins queue here rather than in SQLite's busy
+        // handler, and a run's apply pauses for them (`turns.rs`).
         let _turn = super::turns::take_turn();
         let tx = self
             .conn
