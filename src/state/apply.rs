@@ -148,7 +148,7 @@ impl State {
         tune(&self.conn, 0);
         let turn = super::turns::take_turn();
         let applied = self.apply_checked(batch, &mut ForWaitingWriters::new(turn));
-        tune(&self.conn, 1000);
+        tune(&self.conn, SQLITE_AUTOCHECKPOINT_PAGES);
         super::pause::checkpoint(&self.conn);
         if bulk && let Err(e) = self.conn.pragma_update(None, "foreign_keys", "ON") {
             // The batch itself committed or rolled back whole; only later writes on this
@@ -230,6 +230,9 @@ pub(super) fn source_id(
     tx.prepare_cached("SELECT id FROM sources WHERE provenance = ?1")?
         .query_row([&provenance], |r| r.get(0))
 }
+
+/// SQLite's default `wal_autocheckpoint`, restored after an apply that turned it off.
+const SQLITE_AUTOCHECKPOINT_PAGES: i64 = 1000;
 
 /// From this many adds in one batch, users are resolved in bulk rather than one query each.
 const BULK_USERS: usize = 10_000;
