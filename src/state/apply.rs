@@ -366,7 +366,7 @@ fn apply_pausing_in(
             return Ok(None);
         }
         if rebuild_index.take() {
-            tx.execute_batch("CREATE INDEX memberships_by_user ON memberships (user_id)")?;
+            tx.execute_batch(super::schema::CREATE_BY_USER_INDEX)?;
         }
         if applied.adds + applied.removes > 0 {
             super::bump_generation(tx)?;
@@ -447,7 +447,7 @@ fn apply_pausing_in(
         }
     }
     if rebuild_index.take() {
-        tx.execute_batch("CREATE INDEX memberships_by_user ON memberships (user_id)")?;
+        tx.execute_batch(super::schema::CREATE_BY_USER_INDEX)?;
     }
     let mut audit = tx.prepare_cached(
         "INSERT INTO audit_log (at, actor, op, group_id, user_id, source, cause, detail) VALUES (?1, ?2, 'remove', ?3, ?4, ?5, ?6, ?7)",

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{OptionalExtension, params};
 
 use super::apply::{ChangeOp, apply_direct};
-use super::load::LoadedGroup;
+use super::user_rows::{RowNames, user_memberships_of};
 use super::{State, StateError, unix_now};
 use crate::config::DeclaredGroup;
 use crate::model::{GroupName, Provenance, Role, Stage, UserKey};
@@ -240,103 +240,14 @@ impl State {
                 .optional()?;
             match user_id {
                 Some(id) => {
-                    let rows = membership_rows_in(&self.conn, id)?;
-                    user_memberships_in(&self.conn, id, &rows, stage.map(Stage::as_str))
+                    let rows = RowNames::default().rows_in(&self.conn, id)?;
+                    Ok(user_memberships_of(&rows, stage.map(Stage::as_str)))
                 }
                 None => Ok(Vec::new()),
             }
         };
         read().map_err(|e| self.err(e))
     }
-}
-
-/// One membership of a user, with its group.
-#[derive(Debug, Clone)]
-pub(super) struct MembershipRow {
-    /// The group.
-    pub group: LoadedGroup,
-    /// The source row of the provenance.
-    pub source: i64,
-    /// The provenance.
-    pub provenance: Provenance,
-    /// The IdP group behind it (empty for none).
-    pub cause: String,
-}
-
-/// Every membership of the user with row id `user_id`: one read through the by-user index,
-/// whatever the store's size.
-pub(super) fn membership_rows_in(
-    conn: &rusqlite::Connection,
-    user_id: i64,
-) -> rusqlite::Result<Vec<MembershipRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT g.id, g.stage, g.name, g.norm, m.source, s.provenance, coalesce(c.idp_group, '')
-         FROM memberships m JOIN groups g ON g.id = m.group_id JOIN sources s ON s.id = m.source
-         LEFT JOIN causes c ON c.id = m.cause
-         WHERE m.user_id = ?1",
-    )?;
-    let rows = stmt.query_map([user_id], |r| {
-        let provenance: String = r.get(5)?;
-        let provenance = Provenance::parse(&provenance).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.0.into())
-        })?;
-        Ok(MembershipRow {
-            group: LoadedGroup {
-                id: r.get(0)?,
-                stage: r.get(1)?,
-                name: r.get(2)?,
-                norm: r.get(3)?,
-            },
-            source: r.get(4)?,
-            provenance,
-            cause: r.get(6)?,
-        })
-    })?;
-    rows.collect()
-}
-
-/// The groups of the user with row id `user_id` (optionally in one stage) from their `rows`,
-/// with provenances and roles, in (stage, name) order.
-pub(super) fn user_memberships_in(
-    conn: &rusqlite::Connection,
-    user_id: i64,
-    rows: &[MembershipRow],
-    stage: Option<&str>,
-) -> rusqlite::Result<Vec<UserMembership>> {
-    let mut groups: BTreeMap<i64, UserMembership> = BTreeMap::new();
-    for row in rows
-        .iter()
-        .filter(|r| stage.is_none_or(|s| r.group.stage == s))
-    {
-        groups
-            .entry(row.group.id)
-            .or_insert_with(|| UserMembership {
-                name: row.group.name.clone(),
-                stage: row.group.stage.clone(),
-                provenance: Vec::new(),
-                roles: Vec::new(),
-            })
-            .provenance
-            .push(row.provenance.clone());
-    }
-    let mut roles = conn.prepare_cached(
-        "SELECT group_id, role FROM group_roles
-         WHERE group_id IN (SELECT group_id FROM memberships WHERE user_id = ?1) ORDER BY group_id, role",
-    )?;
-    for row in roles.query_map([user_id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))? {
-        let (id, role) = row?;
-        if let Some(membership) = groups.get_mut(&id) {
-            membership.roles.push(role);
-        }
-    }
-    let mut out: Vec<UserMembership> = groups.into_values().collect();
-    for membership in &mut out {
-        membership.provenance.sort();
-    }
-    out.sort_by(|a, b| {
-        (a.stage.as_bytes(), a.name.as_bytes()).cmp(&(b.stage.as_bytes(), b.name.as_bytes()))
-    });
-    Ok(out)
 }
 
 /// Creates missing declared groups and aligns name case, description and roles, inside `tx`;

@@ -22,9 +22,9 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use rustc_hash::FxHashSet as HashSet;
 
 use super::apply::{Applied, Batch, MembershipChange, apply_in, source_id};
-use super::groups::{MembershipRow, membership_rows_in, user_memberships_in};
 use super::load::{FormerName, Loaded, LoadedGroup, LoadedIdp};
-use super::{State, StateError, UserMembership, unix_now};
+use super::user_rows::{MembershipRow, RowNames, user_memberships_of};
+use super::{IdpGroupNames, State, StateError, UserMembership, unix_now};
 use crate::model::{IdpName, Provenance, Stage};
 
 /// Who signs in, through which IdP, and what the login may reach.
@@ -45,7 +45,7 @@ pub struct LoginRequest<'a> {
 }
 
 /// What a login starts from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LoginState<'a> {
     /// The groups the IdP's mappings name (by name or former name) and the groups the user is
     /// in; `users` holds the user when the store knows them; `idps[0]` holds their memberships
@@ -54,7 +54,7 @@ pub struct LoginState<'a> {
     /// The `iat` of the last token applied for this user and IdP.
     pub last_issued_at: Option<i64>,
     /// (IdP group id, name) of each mapped group in the IdP's last applied read.
-    pub group_names: &'a [(String, String)],
+    pub group_names: &'a IdpGroupNames,
 }
 
 /// A change a login plans: a provenance of the login's IdP added to, or removed from, `group`.
@@ -104,7 +104,7 @@ struct Catalog {
     groups: Vec<LoadedGroup>,
     former_names: Vec<FormerName>,
     /// (IdP group id, name) from the IdP's last applied read.
-    group_names: Vec<(String, String)>,
+    group_names: IdpGroupNames,
 }
 
 impl Catalogs {
@@ -161,7 +161,7 @@ fn read_catalog(
         .filter(|g| named(&g.stage, &g.norm) || by_former.contains(&g.id))
         .collect();
     let kept: HashSet<i64> = groups.iter().map(|g| g.id).collect();
-    let group_names = match idp_source(tx, request.idp)? {
+    let group_names: Vec<(String, String)> = match idp_source(tx, request.idp)? {
         Some(source) => tx
             .prepare_cached("SELECT idp_group, name FROM idp_group_names WHERE source = ?1")?
             .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -177,7 +177,7 @@ fn read_catalog(
             .into_iter()
             .filter(|f| kept.contains(&f.group_id))
             .collect(),
-        group_names,
+        group_names: IdpGroupNames::new(group_names),
     })
 }
 
@@ -213,7 +213,14 @@ impl State {
         let err = |e| super::sqlite(&path, e);
         let snapshot = {
             let tx = self.conn.transaction().map_err(err)?;
-            prepare_in(&tx, &mut self.login_catalogs, request, &plan).map_err(err)?
+            prepare_in(
+                &tx,
+                &mut self.login_catalogs,
+                &mut self.row_names,
+                request,
+                &plan,
+            )
+            .map_err(err)?
         };
         let (generation, held, adds, removes, before) = match snapshot {
             Prepared::Done(done) => return Ok(done),
@@ -242,18 +249,12 @@ impl State {
         let before = if super::generation_in(&tx).map_err(err)? == generation {
             Some(before)
         } else {
-            let now = user_now_in(&tx, request).map_err(err)?;
+            let now = user_now_in(&tx, &mut self.row_names, request).map_err(err)?;
             let same = now
                 .held_key()
                 .into_iter()
                 .eq(held.iter().map(|(g, c)| (*g, c.as_str())));
-            match (same, now.id) {
-                (true, Some(id)) => {
-                    Some(user_memberships_in(&tx, id, &now.rows, None).map_err(err)?)
-                }
-                (true, None) => Some(Vec::new()),
-                (false, _) => None,
-            }
+            same.then(|| user_memberships_of(&now.rows, None))
         };
         let (adds, removes, before) = match before {
             Some(before) => match recheck_in(&tx, request).map_err(err)? {
@@ -266,7 +267,14 @@ impl State {
                 None => (adds, removes, before),
             },
             None => {
-                match prepare_in(&tx, &mut self.login_catalogs, request, &plan).map_err(err)? {
+                let again = prepare_in(
+                    &tx,
+                    &mut self.login_catalogs,
+                    &mut self.row_names,
+                    request,
+                    &plan,
+                );
+                match again.map_err(err)? {
                     Prepared::Done(done) => return Ok(done),
                     Prepared::Planned {
                         adds,
@@ -296,8 +304,8 @@ impl State {
             super::bump_generation(&tx).map_err(err)?;
         }
         let memberships = if changed {
-            let rows = membership_rows_in(&tx, user_id).map_err(err)?;
-            user_memberships_in(&tx, user_id, &rows, None).map_err(err)?
+            let rows = self.row_names.rows_in(&tx, user_id).map_err(err)?;
+            user_memberships_of(&rows, None)
         } else {
             before
         };
@@ -315,13 +323,14 @@ impl State {
 fn prepare_in(
     tx: &Transaction<'_>,
     catalogs: &mut Catalogs,
+    names: &mut RowNames,
     request: &LoginRequest<'_>,
     plan: &impl Fn(&LoginState<'_>) -> (Vec<LoginChange>, Vec<LoginChange>),
 ) -> rusqlite::Result<Prepared> {
     let catalog = catalogs.current(tx, request)?;
-    let (start, user) = load_login_in(tx, request, catalog)?;
+    let (start, user) = load_login_in(tx, names, request, catalog)?;
     let before = match user.id {
-        Some(id) => user_memberships_in(tx, id, &user.rows, None)?,
+        Some(_) => user_memberships_of(&user.rows, None),
         None if !request.auto_create => {
             return Ok(Prepared::Done(LoginDone {
                 applied: LoginApplied::NotAllowed,
@@ -411,6 +420,7 @@ fn idp_source(tx: &Transaction<'_>, idp: &IdpName) -> rusqlite::Result<Option<i6
 /// with the user as the store has them.
 fn load_login_in<'c>(
     tx: &Transaction<'_>,
+    names: &mut RowNames,
     request: &LoginRequest<'_>,
     catalog: &'c Catalog,
 ) -> rusqlite::Result<(LoginState<'c>, UserNow)> {
@@ -423,9 +433,9 @@ fn load_login_in<'c>(
             ..Loaded::default()
         },
         group_names: &catalog.group_names,
-        ..LoginState::default()
+        last_issued_at: None,
     };
-    let user = user_now_in(tx, request)?;
+    let user = user_now_in(tx, names, request)?;
     let mut held = LoadedIdp {
         source: user.source,
         ..LoadedIdp::default()
@@ -437,12 +447,12 @@ fn load_login_in<'c>(
         for &i in &user.held {
             let row = &user.rows[i];
             let index = state.loaded.causes.len() as u32;
-            state.loaded.causes.push(Arc::from(row.cause.as_str()));
-            held.held.push((row.group.id, user_id, index));
+            state.loaded.causes.push(row.cause.clone());
+            held.held.push((row.group.group.id, user_id, index));
             // A held group no mapping names still belongs in the world: its membership is
             // current, and for a login-only IdP it is removed.
-            if known.insert(row.group.id) {
-                state.loaded.groups.push(row.group.clone());
+            if known.insert(row.group.group.id) {
+                state.loaded.groups.push(row.group.group.clone());
             }
         }
     }
@@ -468,7 +478,7 @@ impl UserNow {
         let mut key: Vec<(i64, &str)> = self
             .held
             .iter()
-            .map(|&i| (self.rows[i].group.id, self.rows[i].cause.as_str()))
+            .map(|&i| (self.rows[i].group.group.id, &*self.rows[i].cause))
             .collect();
         key.sort_unstable();
         key
@@ -476,11 +486,15 @@ impl UserNow {
 }
 
 /// `request`'s user as the store has them now (one indexed read).
-fn user_now_in(tx: &Transaction<'_>, request: &LoginRequest<'_>) -> rusqlite::Result<UserNow> {
+fn user_now_in(
+    tx: &Transaction<'_>,
+    names: &mut RowNames,
+    request: &LoginRequest<'_>,
+) -> rusqlite::Result<UserNow> {
     let id = user_id_in(tx, request.user)?;
     let source = idp_source(tx, request.idp)?;
     let rows = match id {
-        Some(id) => membership_rows_in(tx, id)?,
+        Some(id) => names.rows_in(tx, id)?,
         None => Vec::new(),
     };
     let held = (0..rows.len())
@@ -489,7 +503,7 @@ fn user_now_in(tx: &Transaction<'_>, request: &LoginRequest<'_>) -> rusqlite::Re
                 && request
                     .stages
                     .iter()
-                    .any(|s| s.as_str() == rows[i].group.stage)
+                    .any(|s| s.as_str() == rows[i].group.group.stage)
         })
         .collect();
     Ok(UserNow {

@@ -11,6 +11,7 @@ mod drops;
 mod edit;
 mod groups;
 mod history;
+mod idp_names;
 mod load;
 pub mod lock;
 mod login;
@@ -19,6 +20,7 @@ mod runs;
 mod saved;
 mod schema;
 mod turns;
+mod user_rows;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +33,7 @@ pub use apply::{
 pub use edit::{LostRoles, RemovedDirect};
 pub use groups::{GroupMember, GroupView, UserMembership};
 pub use history::{AuditFilter, AuditRecord, IdpRun, JournalEntry, StoredRead};
+pub use idp_names::IdpGroupNames;
 pub use load::{FormerName, Loaded, LoadedGroup};
 pub use login::{LoginApplied, LoginChange, LoginDone, LoginRequest, LoginState};
 pub use runs::{NotApplied, PendingRefusal, Refusal, RunRecord};
@@ -104,6 +107,8 @@ pub struct State {
     path: PathBuf,
     /// What logins through this connection keep between them (see [`login::Catalogs`]).
     login_catalogs: login::Catalogs,
+    /// The names behind the ids of users' membership rows, kept by this connection.
+    row_names: user_rows::RowNames,
 }
 
 impl State {
@@ -142,6 +147,7 @@ impl State {
             conn,
             path: path.to_owned(),
             login_catalogs: login::Catalogs::default(),
+            row_names: user_rows::RowNames::default(),
         };
         state.configure().map_err(|e| sqlite(path, e))?;
         schema::migrate(&mut state.conn, path)?;
@@ -169,6 +175,7 @@ impl State {
                 conn,
                 path: path.to_owned(),
                 login_catalogs: login::Catalogs::default(),
+                row_names: user_rows::RowNames::default(),
             });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -192,6 +199,7 @@ impl State {
             conn,
             path: path.to_owned(),
             login_catalogs: login::Catalogs::default(),
+            row_names: user_rows::RowNames::default(),
         })
     }
 

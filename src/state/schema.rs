@@ -262,7 +262,25 @@ CREATE TRIGGER catalog_idp_group_names_update AFTER UPDATE ON idp_group_names
 CREATE TRIGGER catalog_idp_group_names_delete AFTER DELETE ON idp_group_names
     BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
 "#,
+    r#"
+-- A user's memberships are read from the by-user index alone: it carries the cause as well as
+-- the key's group and source, so a login reads no row of the table itself.
+DROP INDEX memberships_by_user;
+CREATE INDEX memberships_by_user ON memberships (user_id, cause);
+-- Roles are part of what logins answer with and keep between them: they move the counter too.
+CREATE TRIGGER catalog_group_roles_insert AFTER INSERT ON group_roles
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+CREATE TRIGGER catalog_group_roles_update AFTER UPDATE ON group_roles
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+CREATE TRIGGER catalog_group_roles_delete AFTER DELETE ON group_roles
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
+"#,
 ];
+
+/// Creates the by-user index of memberships as the current schema has it (an apply that loads
+/// most of the table drops it and builds it again once).
+pub(super) const CREATE_BY_USER_INDEX: &str =
+    "CREATE INDEX memberships_by_user ON memberships (user_id, cause)";
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

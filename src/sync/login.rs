@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashSet as HashSet;
 use serde::Serialize;
 
 use super::RunOptions;
@@ -19,7 +19,9 @@ use crate::config::{Config, IdpConfig, IdpKind, MappingConfig};
 use crate::directory::{Directory, IndexedGroup, SnapshotUser};
 use crate::model::{Stage, UserKey};
 use crate::reconcile::{Change, Scope};
-use crate::state::{LoginApplied, LoginChange, LoginRequest, LoginState, State, StateError};
+use crate::state::{
+    IdpGroupNames, LoginApplied, LoginChange, LoginRequest, LoginState, State, StateError,
+};
 
 /// The reply of a login (SPEC §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -153,30 +155,20 @@ pub fn login_once(
 fn one_user_read(
     key: &UserKey,
     claimed: &[String],
-    names: &[(String, String)],
+    names: &IdpGroupNames,
     mapped: &HashSet<&str>,
 ) -> Directory {
-    let by_id: HashMap<&str, &str> = names
-        .iter()
-        .map(|(i, n)| (i.as_str(), n.as_str()))
-        .collect();
-    let mut by_name: HashMap<&str, Vec<&str>> = HashMap::default();
-    for (id, name) in names {
-        by_name.entry(name.as_str()).or_default().push(id.as_str());
-    }
-    let mut groups: BTreeMap<String, String> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, &str> = BTreeMap::new();
     for value in claimed {
-        let (id, name) = match (by_id.get(value.as_str()), by_name.get(value.as_str())) {
-            (Some(name), _) => (value.as_str(), *name),
-            (None, Some(ids)) if ids.len() == 1 => (ids[0], value.as_str()),
+        let (id, name) = match (names.name_of(value), names.ids_named(value)) {
+            (Some(name), _) => (value.as_str(), name),
+            (None, [id]) => (id.as_str(), value.as_str()),
             _ => (value.as_str(), value.as_str()),
         };
         if !mapped.contains(id) && !mapped.contains(name) {
             continue;
         }
-        groups
-            .entry(id.to_owned())
-            .or_insert_with(|| name.to_owned());
+        groups.entry(id).or_insert(name);
     }
     let users = [SnapshotUser {
         id: key.as_str(),
@@ -186,10 +178,10 @@ fn one_user_read(
     // The user's own id is the key; a claimed value equal to it cannot also be a group id.
     let groups = groups
         .into_iter()
-        .filter(|(id, _)| id != key.as_str())
+        .filter(|&(id, _)| id != key.as_str())
         .map(|(id, name)| IndexedGroup {
-            id,
-            name,
+            id: id.to_owned(),
+            name: name.to_owned(),
             users: vec![0],
         })
         .collect();

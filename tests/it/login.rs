@@ -233,6 +233,27 @@ async fn a_group_created_by_the_cli_between_two_logins_is_reached_by_the_next() 
         groups_of(&env, "eve@example.com"),
         ["qa/Inspectors idp:okta"]
     );
+    // A role granted meanwhile is in the next reply: what a connection keeps of the groups it
+    // answered with goes when they change, roles included.
+    let granted = env.run(&[
+        "groups",
+        "roles",
+        "Inspectors",
+        "--stage",
+        "qa",
+        "--add",
+        "Dash/Viewer",
+    ]);
+    assert_eq!(granted.code, 0, "{granted:?}");
+    for age in [-5, -10] {
+        let again = login_token(addr, &token(age));
+        assert_eq!(again.status, 200, "{again:?}");
+        assert_eq!(
+            again.json()["roles"],
+            json!({"qa": {"Dash": ["Viewer"]}}),
+            "{again:?}"
+        );
+    }
     stop(service).await;
 }
 
