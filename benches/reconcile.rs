@@ -96,10 +96,15 @@ fn policy() -> Policy {
     }
 }
 
-fn input<'a>(s: &'a Scale, current: Vec<Held>, baseline: &'a Baseline) -> IdpInput<'a> {
+fn input<'a>(
+    s: &'a Scale,
+    mappings: &'a [&'a MappingConfig],
+    current: Vec<Held>,
+    baseline: &'a Baseline,
+) -> IdpInput<'a> {
     IdpInput {
         name: IdpName::parse("corp").expect("valid name"),
-        mappings: &s.mappings,
+        mappings,
         read: Ok(IdpRead {
             directory: &s.directory,
             user_map: &s.user_map,
@@ -118,11 +123,22 @@ fn bench(c: &mut Criterion) {
     let baseline = Baseline::new();
     for memberships in [10_000, 100_000, 1_000_000] {
         let s = scale(memberships);
+        let mappings: Vec<&MappingConfig> = s.mappings.iter().collect();
         group.throughput(Throughput::Elements(memberships as u64));
         group.bench_with_input(BenchmarkId::new("first", memberships), &s, |b, s| {
-            b.iter(|| reconcile(&s.universe, &[input(s, Vec::new(), &baseline)], &policy))
+            b.iter(|| {
+                reconcile(
+                    &s.universe,
+                    &[input(s, &mappings, Vec::new(), &baseline)],
+                    &policy,
+                )
+            })
         });
-        let first = reconcile(&s.universe, &[input(&s, Vec::new(), &baseline)], &policy);
+        let first = reconcile(
+            &s.universe,
+            &[input(&s, &mappings, Vec::new(), &baseline)],
+            &policy,
+        );
         let held: Vec<Held> = first
             .adds
             .iter()
@@ -133,7 +149,13 @@ fn bench(c: &mut Criterion) {
             })
             .collect();
         group.bench_with_input(BenchmarkId::new("no-op", memberships), &s, |b, s| {
-            b.iter(|| reconcile(&s.universe, &[input(s, held.clone(), &baseline)], &policy))
+            b.iter(|| {
+                reconcile(
+                    &s.universe,
+                    &[input(s, &mappings, held.clone(), &baseline)],
+                    &policy,
+                )
+            })
         });
     }
     group.finish();

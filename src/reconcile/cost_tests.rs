@@ -66,6 +66,7 @@ fn work_at(memberships: usize) -> (u64, u64) {
         scaled(memberships / 10, memberships / 100, memberships);
     let baseline = Baseline::new();
     let policy = Fixture::new(&[]).policy;
+    let mappings: Vec<&MappingConfig> = mappings.iter().collect();
     let input = |current: Vec<Held>| IdpInput {
         name: IdpName::parse("corp").unwrap(),
         mappings: &mappings,

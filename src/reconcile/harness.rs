@@ -131,12 +131,16 @@ impl Fixture {
             })
             .collect();
         let empty = Baseline::new();
+        let mappings: Vec<Vec<&MappingConfig>> = idps
+            .iter()
+            .map(|idp| idp.mappings.iter().collect())
+            .collect();
         let inputs: Vec<IdpInput<'_>> = idps
             .iter()
             .enumerate()
             .map(|(i, idp)| IdpInput {
                 name: IdpName::parse(&idp.name).unwrap(),
-                mappings: &idp.mappings,
+                mappings: &mappings[i],
                 read: match &directories[i] {
                     Ok(directory) => Ok(IdpRead {
                         directory,

@@ -104,7 +104,7 @@ pub struct IdpInput<'a> {
     /// The IdP.
     pub name: IdpName,
     /// Its mappings, in configuration order.
-    pub mappings: &'a [MappingConfig],
+    pub mappings: &'a [&'a MappingConfig],
     /// Its read, or why it failed.
     pub read: Result<IdpRead<'a>, Failure>,
     /// Every `idp:<name>` membership in the served stages.
@@ -344,15 +344,7 @@ fn plan_idp(
             return Outcome::Failed;
         }
     };
-    let resolved = match resolve_mappings(
-        idp,
-        read,
-        universe,
-        ranks,
-        group_index,
-        &policy.served_stages,
-        plan,
-    ) {
+    let resolved = match resolve_mappings(idp, read, universe, ranks, group_index, policy, plan) {
         Ok(resolved) => resolved,
         Err(error) => {
             plan.failed

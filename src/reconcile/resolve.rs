@@ -7,11 +7,10 @@ use std::sync::Arc;
 use super::ranks::Ranks;
 use super::{
     Baseline, GroupDigest, GroupIdx, IdpInput, IdpRead, InactiveMapping, InactiveReason, Plan,
-    Universe, UserIdx,
+    Policy, Scope, Universe, UserIdx,
 };
 use crate::config::MappingConfig;
 use crate::directory::Lookup;
-use crate::model::Stage;
 
 /// What one IdP's mappings resolve to in this read.
 pub(super) struct Resolved {
@@ -29,16 +28,27 @@ pub(super) fn resolve_mappings(
     universe: &Universe,
     ranks: &Ranks,
     group_index: &BTreeMap<(&str, &str), GroupIdx>,
-    served_stages: &BTreeSet<Stage>,
+    policy: &Policy,
     plan: &mut Plan,
 ) -> Result<Resolved, String> {
-    let holders: BTreeSet<GroupIdx> = idp.current.iter().map(|h| h.group).collect();
+    // One user's plan judges no mapping and moves no baseline: what is left out here it never
+    // reads, and a login plans a few hundred mappings per sign-in.
+    let batch = policy.scope == Scope::All;
+    let holders: BTreeSet<GroupIdx> = if batch {
+        idp.current.iter().map(|h| h.group).collect()
+    } else {
+        BTreeSet::new()
+    };
     let mut desired = Vec::new();
     let mut baseline = Baseline::new();
     let mut suspicious = Vec::new();
     let mut expanded: BTreeMap<usize, Vec<UserIdx>> = BTreeMap::new();
     let mut scratch = Vec::new();
-    let key_hashes = key_hashes(universe);
+    let key_hashes = if batch {
+        key_hashes(universe)
+    } else {
+        Vec::new()
+    };
     // Causes by rank, so two mappings onto one group keep the smallest IdP group as the cause.
     let mut cause_names: Vec<&str> = idp.mappings.iter().map(|m| m.idp_group.as_str()).collect();
     cause_names.sort_unstable();
@@ -54,27 +64,38 @@ pub(super) fn resolve_mappings(
     let mut statuses = Vec::new();
     // Mappings in the order of their target group's rank: desired then comes out nearly sorted,
     // which the sort in `diff` finishes in close to linear time.
-    let mut ordered: Vec<&MappingConfig> = idp.mappings.iter().collect();
-    ordered.sort_by_cached_key(|m| {
-        group_index
-            .get(&(m.stage.as_str(), m.group.norm()))
-            .map_or(u32::MAX, |&g| ranks.groups[g as usize])
-    });
-    for mapping in ordered {
-        if !served_stages.contains(&mapping.stage) {
-            statuses.push(inactive(InactiveReason::StageNotServed, mapping));
+    let mut ordered: Vec<(u32, Option<GroupIdx>, &MappingConfig)> = idp
+        .mappings
+        .iter()
+        .map(|m| {
+            let target = group_index
+                .get(&(m.stage.as_str(), m.group.norm()))
+                .copied();
+            (
+                target.map_or(u32::MAX, |g| ranks.groups[g as usize]),
+                target,
+                *m,
+            )
+        })
+        .collect();
+    ordered.sort_by_key(|&(rank, _, _)| rank);
+    for (_, target, mapping) in ordered {
+        if !policy.served_stages.contains(&mapping.stage) {
+            if batch {
+                statuses.push(inactive(InactiveReason::StageNotServed, mapping));
+            }
             continue;
         }
-        let target = group_index
-            .get(&(mapping.stage.as_str(), mapping.group.norm()))
-            .copied();
         let lookup = read.directory.find(&mapping.idp_group);
         let Some(target) = target else {
-            statuses.push(inactive(InactiveReason::GroupNotFound, mapping));
+            if batch {
+                statuses.push(inactive(InactiveReason::GroupNotFound, mapping));
+            }
             continue;
         };
         let found = match lookup {
             Lookup::Found(index) => index,
+            Lookup::NotFound | Lookup::Ambiguous if !batch => continue,
             Lookup::NotFound | Lookup::Ambiguous => {
                 let reason = if lookup == Lookup::NotFound {
                     InactiveReason::IdpGroupNotFound
@@ -116,16 +137,18 @@ pub(super) fn resolve_mappings(
                 entry.insert(members)
             }
         };
-        let group = &read.directory.groups[found];
-        let digest = digest(&key_hashes, members, &mut scratch);
-        let had = idp.baseline.get(&group.id).map_or(0, |d| d.members);
-        if digest.members == 0 && had > 0 && emptied.insert(found) {
-            suspicious.push(format!(
-                "mapped IdP group {:?} emptied: 0 members, {had} at the last applied read",
-                group.name
-            ));
+        if batch {
+            let group = &read.directory.groups[found];
+            let digest = digest(&key_hashes, members, &mut scratch);
+            let had = idp.baseline.get(&group.id).map_or(0, |d| d.members);
+            if digest.members == 0 && had > 0 && emptied.insert(found) {
+                suspicious.push(format!(
+                    "mapped IdP group {:?} emptied: 0 members, {had} at the last applied read",
+                    group.name
+                ));
+            }
+            baseline.insert(group.id.clone(), digest);
         }
-        baseline.insert(group.id.clone(), digest);
         let cause = cause_names
             .binary_search(&mapping.idp_group.as_str())
             .expect("every mapping's IdP group is ranked") as CauseRank;

@@ -35,16 +35,9 @@ pub(super) fn plan_run(
     // Store ids are small dense integers: index arrays beat hashing a million times.
     let group_of = dense_index(&world.group_ids);
     let user_of = dense_index(&world.user_ids);
-    let mappings: Vec<Vec<MappingConfig>> = names
+    let mappings: Vec<Vec<&MappingConfig>> = names
         .iter()
-        .map(|n| {
-            config
-                .mappings
-                .iter()
-                .filter(|m| &m.idp == *n)
-                .cloned()
-                .collect()
-        })
+        .map(|n| config.mappings.iter().filter(|m| &m.idp == *n).collect())
         .collect();
     let idp_configs: Vec<&IdpConfig> = names
         .iter()
