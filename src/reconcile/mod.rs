@@ -139,7 +139,8 @@ pub enum Scope {
     All,
     /// One user's memberships (a login): each IdP's `current` and read hold that user alone, so
     /// the batch-only guards (empty source, vanished or ambiguous groups, the removal ratio)
-    /// would misjudge it and do not apply, and baselines stay as they are.
+    /// would misjudge it and do not apply, baselines stay as they are, and no mapping is listed
+    /// as inactive (a token that does not claim a group says nothing of its mapping).
     User {
         /// Adds only: the IdP is also read in batch, and removals belong to those reads.
         adds_only: bool,

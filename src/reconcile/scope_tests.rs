@@ -44,6 +44,11 @@ fn a_login_of_a_batch_idp_only_adds() {
         ["+ production/Marketing ana@example.com corp Marketing Team"]
     );
     assert!(plan.refused.is_empty());
+    assert!(
+        plan.inactive.is_empty(),
+        "a token not claiming g2 says nothing of its mapping: {:?}",
+        plan.inactive
+    );
 }
 
 #[test]

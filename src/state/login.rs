@@ -525,7 +525,12 @@ fn apply_login_in(
     tx.prepare_cached("INSERT OR IGNORE INTO users (key, created_at) VALUES (?1, ?2)")?
         .execute(params![request.user, unix_now()])?;
     let user_id = user_id_in(tx, request.user)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-    let applied = apply_in(tx, batch)?;
+    // Most sign-ins change nothing but the token's `iat`: the checked apply of nothing is skipped.
+    let applied = if batch.adds.is_empty() && batch.removes.is_empty() {
+        Applied::default()
+    } else {
+        apply_in(tx, batch)?
+    };
     tx.prepare_cached(
         "INSERT INTO login_tokens (source, user_id, issued_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (source, user_id) DO UPDATE SET issued_at = excluded.issued_at",
