@@ -10,7 +10,7 @@
 //! | `halt[@N]` | prints `failpoint NAME reached` on standard error and blocks forever (the test SIGKILLs) |
 //! | `pause[@N]` | prints the same line and waits for a line on standard input, then goes on |
 //! | `mark@N` | prints the same line and goes on |
-//! | anything else | a `fail` crate action (`panic`, `sleep(100)`, …) |
+//! | anything else | a `fail` crate action (`panic`, `sleep(100)`, `return` where the point says what it returns, …) |
 //!
 //! The points: `sync::after_reads` (reads and the state load done, nothing planned yet),
 //! `apply::before_tx` (before an IdP's apply transaction), `apply::rows` (inside it, after each
@@ -19,8 +19,8 @@
 //! `sync::before_close` (every IdP applied, the run row still open), and for `apply PLAN.json`
 //! `plan::run_opened` (its run row written, nothing applied) and `plan::before_close`. In the
 //! service, `apply::paused` (an apply that paused for a waiting writer has committed its part
-//! and handed its turn on) and `login::before_turn` (a login planned, about to queue for its
-//! write).
+//! and handed its turn on) `login::before_turn` (a login planned, about to queue for its
+//! write) and `login::before_commit` (its write done, not committed; `return` fails the commit).
 
 #[cfg(all(feature = "failpoints", not(debug_assertions)))]
 compile_error!(
@@ -34,6 +34,9 @@ macro_rules! failpoint {
     ($name:literal) => {
         fail::fail_point!($name)
     };
+    ($name:literal, $returns:expr) => {
+        fail::fail_point!($name, $returns)
+    };
 }
 
 /// Marks a failpoint; nothing at all unless built with the `failpoints` feature.
@@ -41,6 +44,9 @@ macro_rules! failpoint {
 #[macro_export]
 macro_rules! failpoint {
     ($name:literal) => {
+        ()
+    };
+    ($name:literal, $returns:expr) => {
         ()
     };
 }

@@ -13,8 +13,10 @@
 //!
 //! The groups a login can reach do not depend on the user, so they are kept between logins
 //! ([`Catalogs`]) until the `catalog` counter moves: triggers move it at every change of groups,
-//! former names or IdP group names, whichever connection writes it. (`PRAGMA data_version` would
-//! move at every other login's commit, and a pool of connections would read them again each time.)
+//! their roles, former names or IdP group names, whichever connection writes it. (`PRAGMA
+//! data_version` would move at every other login's commit, and a pool of connections would read
+//! them again each time.) The names behind the ids of the user's own rows are kept the same way
+//! ([`RowNames`]), and forgotten when a login's write fails to commit.
 
 use std::sync::Arc;
 
@@ -298,23 +300,37 @@ impl State {
             run: None,
             progress: None,
         };
-        let (mut applied, user_id) = apply_login_in(&tx, &batch, request).map_err(err)?;
-        let changed = applied.adds + applied.removes > 0;
-        if changed {
-            super::bump_generation(&tx).map_err(err)?;
+        let row_names = &mut self.row_names;
+        let written = (move || -> rusqlite::Result<(Applied, Vec<UserMembership>)> {
+            let (mut applied, user_id) = apply_login_in(&tx, &batch, request)?;
+            let changed = applied.adds + applied.removes > 0;
+            if changed {
+                super::bump_generation(&tx)?;
+            }
+            let memberships = if changed {
+                user_memberships_of(&row_names.rows_in(&tx, user_id)?, None)
+            } else {
+                before
+            };
+            applied.generation = super::generation_in(&tx)?;
+            crate::failpoint!("login::before_commit", |_| Err(
+                rusqlite::Error::InvalidQuery
+            ));
+            tx.commit()?;
+            Ok((applied, memberships))
+        })();
+        match written {
+            Ok((applied, memberships)) => Ok(LoginDone {
+                applied: LoginApplied::Applied(applied),
+                memberships,
+            }),
+            Err(e) => {
+                // What the names learnt inside a transaction that did not commit may name rows
+                // that are gone, and a cause or source id it took will be taken again: forgotten.
+                self.row_names = RowNames::default();
+                Err(err(e))
+            }
         }
-        let memberships = if changed {
-            let rows = self.row_names.rows_in(&tx, user_id).map_err(err)?;
-            user_memberships_of(&rows, None)
-        } else {
-            before
-        };
-        applied.generation = super::generation_in(&tx).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(LoginDone {
-            applied: LoginApplied::Applied(applied),
-            memberships,
-        })
     }
 }
 
@@ -485,7 +501,8 @@ impl UserNow {
     }
 }
 
-/// `request`'s user as the store has them now (one indexed read).
+/// `request`'s user as the store has them now: one range of the by-user index, named through
+/// `names` (which reads only the groups, sources and causes it does not hold yet).
 fn user_now_in(
     tx: &Transaction<'_>,
     names: &mut RowNames,

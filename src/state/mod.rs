@@ -319,6 +319,8 @@ pub fn rfc3339(unix: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
+#[cfg(all(test, feature = "failpoints"))]
+mod login_tests;
 #[cfg(test)]
 mod pause_tests;
 #[cfg(test)]
