@@ -233,14 +233,15 @@ impl State {
         stage: Option<&Stage>,
     ) -> Result<Vec<UserMembership>, StateError> {
         let read = || -> rusqlite::Result<Vec<UserMembership>> {
-            let user_id: Option<i64> = self
-                .conn
+            // One snapshot for the rows and the names behind them.
+            let tx = self.conn.unchecked_transaction()?;
+            let user_id: Option<i64> = tx
                 .prepare_cached("SELECT id FROM users WHERE key = ?1")?
                 .query_row([user.as_str()], |r| r.get(0))
                 .optional()?;
             match user_id {
                 Some(id) => {
-                    let rows = RowNames::default().rows_in(&self.conn, id)?;
+                    let rows = RowNames::default().rows_in(&tx, id)?;
                     Ok(user_memberships_of(&rows, stage.map(Stage::as_str)))
                 }
                 None => Ok(Vec::new()),
@@ -260,7 +261,10 @@ pub(super) fn declared_in(
     let now = unix_now();
     let mut changed = 0;
     for group in groups {
-        let roles: Vec<String> = group.roles.iter().map(Role::to_string).collect();
+        // In the stored order (bytes, as `ORDER BY role` reads them back), which is not the order
+        // of `Role` (by app, then role: `Dash/Viewer` before `Dash-Admin/Viewer`).
+        let mut roles: Vec<String> = group.roles.iter().map(Role::to_string).collect();
+        roles.sort_unstable();
         let found: Option<(i64, String, String)> = tx
             .prepare_cached(
                 "SELECT id, name, description FROM groups WHERE stage = ?1 AND norm = ?2",

@@ -6,6 +6,7 @@
 //!   audit, status, journal, export, backup and writes beside another writer.
 //! - `bad_input`: every bad configuration, override or argument exits 2 and changes nothing.
 //! - `cli`: the reconcile document, dry runs, read commands, IdP failures, paths, `check`.
+//! - `declared`: a declared group found as declared is not written or audited again.
 //! - `lock`: the per-IdP run lock.
 //! - `login`: `POST /v1/login` through the running service, with tokens of the fake OpenID provider.
 //! - `login_verify`: the login token verifier against the fake OpenID provider of `fakes`.
@@ -32,6 +33,7 @@ mod common;
 mod crash;
 mod crash_pause;
 mod cut_proxy;
+mod declared;
 mod fake_ad;
 mod graph;
 mod ldap;
