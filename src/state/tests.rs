@@ -351,16 +351,34 @@ fn bulk_applies_resolve_existing_and_new_users_alike() {
         2,
         "direct and idp:corp on one membership"
     );
-    // The by-user index exists again after the bulk rebuild.
-    let index: i64 = state
+    // The by-user index exists again after the bulk rebuild, as the schema has it.
+    let index: String = state
         .conn
         .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'memberships_by_user'",
+            "SELECT sql FROM sqlite_master WHERE name = 'memberships_by_user'",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(index, 1);
+    assert_eq!(index, schema::CREATE_BY_USER_INDEX);
+}
+
+#[test]
+fn a_user_s_memberships_are_read_from_the_by_user_index_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open(&dir.path().join("idpsync.db")).unwrap();
+    let plan: Vec<String> = state
+        .conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", user_rows::USER_ROWS))
+        .unwrap()
+        .query_map([1], |r| r.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        plan,
+        ["SEARCH memberships USING COVERING INDEX memberships_by_user (user_id=?)"]
+    );
 }
 
 /// Rows an apply of `n` new memberships touches (memberships, audit rows, users, ids, baseline).

@@ -17,6 +17,10 @@ use super::groups::UserMembership;
 use super::load::LoadedGroup;
 use crate::model::Provenance;
 
+/// A user's membership rows: one range of the by-user index, which carries every column read.
+pub(super) const USER_ROWS: &str =
+    "SELECT group_id, source, cause FROM memberships WHERE user_id = ?1";
+
 /// One membership of a user, with its group.
 #[derive(Debug, Clone)]
 pub(super) struct MembershipRow {
@@ -65,7 +69,7 @@ impl RowNames {
             };
         }
         let ids: Vec<(i64, i64, Option<i64>)> = conn
-            .prepare_cached("SELECT group_id, source, cause FROM memberships WHERE user_id = ?1")?
+            .prepare_cached(USER_ROWS)?
             .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
         let mut rows = Vec::with_capacity(ids.len());

@@ -184,7 +184,8 @@ fn main() {
     }
 }
 
-/// Every subject's first login (its memberships added), untimed.
+/// Every subject's first login (its memberships added), untimed; then their writes are flushed
+/// to disk, so that the kernel's writeback of them does not land in the timed logins after.
 fn first_logins(
     runtime: &tokio::runtime::Runtime,
     client: &reqwest::Client,
@@ -201,6 +202,11 @@ fn first_logins(
         None,
         None,
     ));
+    let synced = std::process::Command::new("sync").status();
+    assert!(
+        synced.as_ref().is_ok_and(|s| s.success()),
+        "sync: {synced:?}"
+    );
 }
 
 /// One row of timed logins: `count` claims each, `logins` of them (or, `during_batch`, as many
