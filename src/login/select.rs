@@ -4,7 +4,23 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
 use serde_json::Value;
+
+/// The two claims a token is routed by; every other claim is skipped unread.
+#[derive(Deserialize)]
+struct Routing {
+    iss: String,
+    aud: Audiences,
+}
+
+/// `aud`: one audience, or several (non-strings among them ignored).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audiences {
+    One(String),
+    Many(Vec<Value>),
+}
 
 /// The token's `iss` and its audiences, unverified; `None` when it is not a JWT with both.
 pub fn issuer_and_audiences(token: &str) -> Option<(String, Vec<String>)> {
@@ -12,17 +28,18 @@ pub fn issuer_and_audiences(token: &str) -> Option<(String, Vec<String>)> {
     let [_header, payload, _signature] = parts[..] else {
         return None;
     };
-    let payload: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    let issuer = payload.get("iss")?.as_str()?.to_owned();
-    let audiences = match payload.get("aud")? {
-        Value::String(one) => vec![one.clone()],
-        Value::Array(many) => many
-            .iter()
-            .filter_map(|a| a.as_str().map(str::to_owned))
+    let routing: Routing = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let audiences = match routing.aud {
+        Audiences::One(one) => vec![one],
+        Audiences::Many(many) => many
+            .into_iter()
+            .filter_map(|a| match a {
+                Value::String(one) => Some(one),
+                _ => None,
+            })
             .collect(),
-        _ => return None,
     };
-    Some((issuer, audiences))
+    Some((routing.iss, audiences))
 }
 
 /// Whether a configured issuer is the token's (a trailing `/` aside).
@@ -51,6 +68,8 @@ mod tests {
         for bad in [
             "garbage".to_owned(),
             token(r#"{"aud":"app"}"#),
+            token(r#"{"iss":"i","aud":7}"#),
+            token(r#"{"iss":"i","aud":"a","iss":"j"}"#),
             token("not json"),
             format!("{}.more", token(r#"{"iss":"i","aud":"a"}"#)),
         ] {
