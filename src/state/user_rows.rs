@@ -4,8 +4,10 @@
 //! and cause each row names are looked up through [`RowNames`], which a connection keeps between
 //! reads: logins read the same few hundred groups again and again, and joining them in SQL cost
 //! more than the rest of a login. What it keeps is dropped whenever the `catalog` counter moves
-//! (a change of groups, their former names or roles, by whichever connection). Source and cause
-//! rows are only ever added and keep their ids, so a name once found stays right until then.
+//! (a change of groups, their former names or roles, by whichever connection). Committed source
+//! and cause rows are only ever added and keep their ids, so a name once found stays right until
+//! then. Rows a transaction created are free again if it rolls back: a connection whose write
+//! fails to commit after reading through its names drops them (`State::login`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
