@@ -8,7 +8,8 @@
 //! - `cli`: the reconcile document, dry runs, read commands, IdP failures, paths, `check`.
 //! - `declared`: a declared group found as declared is not written or audited again.
 //! - `lock`: the per-IdP run lock.
-//! - `login`: `POST /v1/login` through the running service, with tokens of the fake OpenID provider.
+//! - `login`: `POST /v1/login` through the running service, with tokens of the fake OpenID provider;
+//!   `login_overage`: Entra groups overages resolved through the fake Graph.
 //! - `login_verify`: the login token verifier against the fake OpenID provider of `fakes`.
 //! - `crash`, with `armed`: the binary SIGKILLed at each failpoint of the write path, a seeded
 //!   smoke test of random kills, and edits racing a run.
@@ -40,6 +41,7 @@ mod ldap;
 mod ldap_fixture;
 mod lock;
 mod login;
+mod login_overage;
 mod login_verify;
 mod okta;
 mod renames;
