@@ -35,3 +35,29 @@ impl IdpGroupNames {
         self.by_name.get(name).map_or(&[], Vec::as_slice)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_is_found_by_id_or_by_name_and_a_shared_name_lists_every_id() {
+        let pair = |id: &str, name: &str| (id.to_owned(), name.to_owned());
+        let names = IdpGroupNames::new(vec![
+            pair("g-1", "Ops"),
+            pair("g-2", "Ops"),
+            pair("g-3", "Sales"),
+        ]);
+        assert_eq!(names.name_of("g-3"), Some("Sales"));
+        assert_eq!(names.name_of("Sales"), None);
+        assert_eq!(names.ids_named("Sales"), ["g-3"]);
+        let mut ops = names.ids_named("Ops").to_vec();
+        ops.sort();
+        assert_eq!(
+            ops,
+            ["g-1", "g-2"],
+            "one name, two groups: a claim of it is ambiguous"
+        );
+        assert!(names.ids_named("g-1").is_empty());
+    }
+}
