@@ -116,7 +116,12 @@ fn count(state: &State, sql: &str) -> i64 {
 
 #[test]
 fn a_long_apply_lets_a_waiting_writer_in_and_loses_nothing() {
-    let done = long_apply(0, |other| {
+    let index_seen = Arc::new(AtomicBool::new(false));
+    let seen = index_seen.clone();
+    let done = long_apply(0, move |other| {
+        // What the pause committed, as another connection sees it.
+        let index = "SELECT count(*) FROM sqlite_master WHERE name = 'memberships_by_user'";
+        seen.store(count(other, index) == 1, Ordering::SeqCst);
         let stage = Stage::parse("production").unwrap();
         let other_group = GroupName::parse("Other").unwrap();
         let eve = UserKey::parse("eve@x.com").unwrap();
@@ -154,7 +159,11 @@ fn a_long_apply_lets_a_waiting_writer_in_and_loses_nothing() {
             "SELECT count(*) FROM sqlite_master WHERE name = 'memberships_by_user'"
         ),
         1,
-        "the by-user index is there (built before the pause's commit)"
+        "the by-user index is there after the apply"
+    );
+    assert!(
+        index_seen.load(Ordering::SeqCst),
+        "the by-user index was there during the pause (built before the pause's commit)"
     );
     assert_eq!(
         count(state, "SELECT count(*) FROM idp_reads"),
