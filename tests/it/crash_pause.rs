@@ -8,19 +8,17 @@ use serde_json::{Value, json};
 use crate::armed::Armed;
 use crate::common::Env;
 use crate::crash::{assert_consistent, per_source, running};
+use crate::login::{HOOK, key};
 use crate::service::{eventually, http_get, http_send};
+use crate::slapd::free_port;
 
 /// Users of `corp`'s one group: 40 statements of rows, so many remain when the login queues.
 const USERS: usize = 10_240;
-const HOOK: &str = "hook-secret";
 
 /// The service on a free loopback port: `corp` (file) with one group of [`USERS`] mapped onto
 /// production's Everyone, and the login-only IdP `okta` of `issuer` mapped onto Testers.
 fn service_env(issuer: &str) -> (Env, std::net::SocketAddr) {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let env = Env::empty();
     let users: Vec<Value> = (0..USERS)
         .map(|u| json!({"id": format!("u{u}"), "email": format!("user{u}@example.com")}))
@@ -95,15 +93,7 @@ fn audited(env: &Env, op: &str) -> i64 {
     ignore = "needs --features failpoints (scripts/test)"
 )]
 fn a_run_killed_after_pausing_for_a_login_keeps_whole_statements_and_the_login() {
-    let path = format!(
-        "{}/tests/fixtures/keys/entra-app.key",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let fake = fakes::oidc::FakeOidc::start(vec![fakes::oidc::SigningKey {
-        kid: "k1".to_owned(),
-        alg: jsonwebtoken::Algorithm::RS256,
-        pem: std::fs::read_to_string(path).unwrap(),
-    }]);
+    let fake = fakes::oidc::FakeOidc::start(vec![key()]);
     let (env, addr) = service_env(&fake.issuer());
     // The run at start holds its turn at its first statement of rows until told to go on.
     let mut service = Armed::spawn(
