@@ -138,8 +138,10 @@ impl State {
                 .map_err(|e| self.err(e))?;
         }
         // The apply checkpoints the WAL itself, outside its turn: a pause after handing the turn
-        // on, and the end below, rather than its commits with waiting writers still waiting (or
-        // the next login's commit, inside that login's turn). Tuning only, so a failure is told.
+        // on, and the end below, rather than in its commits with waiting writers still waiting.
+        // (A login's commit that finds the WAL past SQLite's threshold still checkpoints inside
+        // that login's turn; only a checkpoint no writer can append behind lets the WAL restart.)
+        // Tuning only, so a failure is told.
         let tune = |conn: &rusqlite::Connection, pages: i64| {
             if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", pages) {
                 tracing::warn!(error = %e, "The WAL's automatic checkpoints could not be set for this connection.");
