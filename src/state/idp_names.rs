@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 /// (IdP group id, name) pairs, found by id or by name.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct IdpGroupNames {
     by_id: HashMap<String, String>,
     by_name: HashMap<String, Vec<String>>,
