@@ -4,13 +4,16 @@
 //! A run's apply of an IdP's part is one transaction while nobody waits: all or nothing, as the
 //! crash tests prove. When a writer of this process (a login) queues for a turn (`turns.rs`), the
 //! apply, once it has held the lock for [`PART`], commits the rows written so far with the
-//! generation moved, gives its turn up, checkpoints the WAL while the waiting writers write,
-//! lets them all go first (for at most another part) and begins again — checking the groups of the remaining changes again if
-//! any group changed meanwhile (the catalog counter). A run killed after such a pause leaves
-//! whole statements of rows applied, each change audited once: the baseline and the run row,
-//! written with the last part, still tell of the last run applied whole, the moved generation
-//! turns the unchanged-read shortcut off, and the next run plans exactly what is missing
-//! (`tests/it/crash_pause.rs`).
+//! generation moved, gives its turn up, checkpoints the WAL while the waiting writers write, lets
+//! them all go first (for at most another part) and begins again, checking the groups of the
+//! remaining changes again if any group changed meanwhile (the catalog counter).
+//!
+//! A run killed after such a pause leaves whole statements of rows applied, each change audited
+//! once, and the next run plans exactly what is missing (`tests/it/crash_pause.rs`). The
+//! baseline and the run row, written with the last part, still tell of the last run applied
+//! whole; and since each pause moves the generation, no stored read can match it, so the
+//! unchanged-read shortcut cannot skip the rest (a paused apply also records its own read as not
+//! faithful: `pause_tests`).
 
 use std::time::{Duration, Instant};
 
