@@ -91,6 +91,7 @@ fn policy() -> Policy {
         allow_removals: None,
         allow_empty: false,
         served_stages: [Stage::parse("production").expect("valid stage")].into(),
+        remote_missing: Default::default(),
         command: "idpsync reconcile".into(),
         scope: Default::default(),
     }

@@ -43,5 +43,6 @@ pub mod report;
 pub mod service;
 pub mod source;
 pub mod state;
+pub mod store;
 pub mod sync;
 pub mod views;

@@ -39,6 +39,26 @@ pub struct Report {
     /// Mappings that name a former name of a renamed group (text only; a warning).
     #[serde(skip)]
     pub renamed_mappings: Vec<crate::mappings::RenamedMapping>,
+    /// What the remote store was sent (text only; `None` with the embedded store).
+    #[serde(skip)]
+    pub store: Option<StoreDoc>,
+}
+
+/// What a run sent its remote store, for the text output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreDoc {
+    /// The store's kind.
+    pub kind: String,
+    /// Changes the store accepted.
+    pub pushed: u64,
+    /// Requests sent to it.
+    pub requests: u64,
+    /// Journal entries it rejected for good in this run (`journal list`).
+    pub failed: u64,
+    /// Memberships found drifted and corrected.
+    pub drift: u64,
+    /// Why sending stopped, when it did: the entries wait in the journal (exit 1).
+    pub error: Option<String>,
 }
 
 /// A change a remote store could not place: the user is not known there.
@@ -143,7 +163,9 @@ impl Report {
     pub fn exit_code(&self) -> u8 {
         if !self.refused.is_empty() {
             3
-        } else if !self.failed_idps.is_empty() {
+        } else if !self.failed_idps.is_empty()
+            || self.store.as_ref().is_some_and(|s| s.error.is_some())
+        {
             1
         } else {
             0
@@ -216,6 +238,29 @@ impl Report {
         }
         for f in &self.failed_idps {
             writeln!(out, "FAILED idp {}: {}", f.idp, f.error)?;
+        }
+        if let Some(store) = &self.store {
+            writeln!(
+                out,
+                "Store {}: {} changes sent in {} requests, {} rejected (see `idpsync journal list`), {} drifted memberships corrected.",
+                store.kind, store.pushed, store.requests, store.failed, store.drift
+            )?;
+            if let Some(error) = &store.error {
+                writeln!(
+                    out,
+                    "FAILED store {}: {error}; the changes wait in the journal for the next run.",
+                    store.kind
+                )?;
+            }
+        }
+        if !self.unresolved_users.is_empty() {
+            writeln!(
+                out,
+                "Users the store does not know (skipped; asked again at every run):"
+            )?;
+            for u in &self.unresolved_users {
+                writeln!(out, "  {} {}/{}  {}", u.store, u.stage, u.group, u.user)?;
+            }
         }
         if !self.inactive_mappings.is_empty() {
             writeln!(out, "Inactive mappings:")?;

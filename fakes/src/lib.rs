@@ -1,7 +1,8 @@
 //! Fake servers that speak the wire formats of the cloud services idpsync reads, written from
 //! `reference/idp-apis.md`: Microsoft Graph with its token endpoint ([`graph`]), Okta ([`okta`]),
-//! an OpenID provider with rotatable signing keys ([`oidc`]), and a forwarding HTTP proxy
-//! ([`proxy`]).
+//! an OpenID provider with rotatable signing keys ([`oidc`]), a forwarding HTTP proxy
+//! ([`proxy`]), and the group stores idpsync pushes to, from `reference/targets.md`: ODC's identity
+//! API ([`odc`]), an AWS-like SCIM 2.0 server ([`scim`]) and Jira Cloud ([`jira`]).
 //!
 //! They enforce what the real services enforce — `$top` ≤ 999, a scope ending in `/.default`, an
 //! `Authorization` header on every call, `ConsistencyLevel` where Graph requires it, opaque
@@ -15,9 +16,12 @@
 #![allow(clippy::result_large_err)]
 
 pub mod graph;
+pub mod jira;
+pub mod odc;
 pub mod oidc;
 pub mod okta;
 pub mod proxy;
+pub mod scim;
 pub mod server;
 
 pub use server::{Running, Tls};

@@ -1,6 +1,6 @@
 //! `idpsync check [--connect]`.
 
-use crate::config::{Config, IdpKind, StoreConfig};
+use crate::config::{Config, IdpKind};
 use crate::source::Source;
 
 /// Prints what the configuration holds; with `connect`, reads every IdP (exit 1 if one fails).
@@ -9,12 +9,7 @@ pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
     println!("  state: {}", config.daemon.state.display());
     let stages: Vec<&str> = config.daemon.stages.iter().map(|s| s.as_str()).collect();
     println!("  stages: {}", stages.join(", "));
-    println!(
-        "  store: {}",
-        match config.store {
-            StoreConfig::Embedded => "embedded",
-        }
-    );
+    println!("  store: {}", config.store.kind());
     println!(
         "  {} IdPs, {} mappings, {} declared groups, {} apps in the role catalogue",
         config.idps.len(),

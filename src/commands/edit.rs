@@ -61,10 +61,23 @@ fn stored(
         .ok_or_else(|| Usage(format!("no group {:?} in stage {stage}", name.as_str())).into())
 }
 
+/// Refuses a direct-membership edit in a stage a remote store serves (SPEC §2: for now).
+fn refuse_remote(config: &Config, stage: &Stage, what: &str) -> Result<(), Usage> {
+    if config.store.serves_remotely(stage) {
+        return Err(Usage(format!(
+            "stage {stage} is served by the {} store: {what} from the CLI are refused for it for now; \
+             change memberships in the IdP (through a mapping) or in the store itself",
+            config.store.kind()
+        )));
+    }
+    Ok(())
+}
+
 /// Runs one of the edit subcommands.
 pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
     let actor = format!("cli:{}", unix_user());
     let mut state = State::open(&config.daemon.state)?;
+    state.serve_remotely(&config.store.tenant(), config.store.remote_stages())?;
     // Declared groups exist before anyone edits their members.
     state.sync_declared(&config.groups, &actor)?;
     match command {
@@ -155,6 +168,7 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
         }
         GroupsCommand::AddUser { name, stage, keys } => {
             let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            refuse_remote(config, &stage, "direct-membership edits")?;
             let shown = stored(&state, &stage, &name)?;
             for key in keys_arg(keys)? {
                 if state.add_direct(&stage, &name, &key, &actor)? {
@@ -169,6 +183,7 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
         }
         GroupsCommand::RemoveUser { name, stage, keys } => {
             let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
+            refuse_remote(config, &stage, "direct-membership edits")?;
             let shown = stored(&state, &stage, &name)?;
             let keys = keys_arg(keys)?;
             for key in &keys {
@@ -194,6 +209,9 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
             let shown = stored(&state, &stage, &name)?;
             refuse_declared(config, &stage, &name, "existence")?;
+            if *remove_members {
+                refuse_remote(config, &stage, "deletes that remove members")?;
+            }
             let lost = state.delete_group(&stage, &name, *remove_members, &actor)?;
             println!("Deleted group {:?} in stage {stage}.", shown.name);
             for member in &lost {

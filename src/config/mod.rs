@@ -10,6 +10,7 @@ mod ldap;
 mod reader;
 mod secret;
 mod sections;
+mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -26,8 +27,9 @@ pub use reader::{ConfigError, Origin};
 use reader::{Doc, Section, entries};
 use sections::{
     check_idps, check_role_in, read_apps, read_daemon, read_groups, read_idp, read_mappings,
-    read_safety, read_store, section,
+    read_safety, section,
 };
+pub use store::{JiraConfig, OdcConfig, RemoteConfig, ScimConfig, StoreConfig};
 
 use crate::model::{GroupName, IdpName, Role, Stage};
 
@@ -104,13 +106,6 @@ impl Default for SafetyConfig {
             min_removals_for_ratio: 10,
         }
     }
-}
-
-/// `[store]`: the group store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreConfig {
-    /// Groups live in the state file itself.
-    Embedded,
 }
 
 /// `[audit]`.
@@ -258,7 +253,7 @@ impl Config {
         safety_section.finish()?;
 
         let mut store_section = section(&doc, &mut top, "store")?;
-        let store = read_store(&mut store_section)?;
+        let store = store::read_store(&mut store_section, &dir, env, &daemon.stages)?;
         store_section.finish()?;
 
         let mut audit_section = section(&doc, &mut top, "audit")?;
@@ -355,5 +350,7 @@ impl ConfigError {
 
 #[cfg(test)]
 mod cloud_tests;
+#[cfg(test)]
+mod store_tests;
 #[cfg(test)]
 mod tests;

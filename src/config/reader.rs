@@ -149,6 +149,9 @@ impl Doc {
     }
 }
 
+/// Key–value pairs of strings, in the file's order.
+pub type Pairs = Vec<(String, String)>;
+
 /// A raw value with where it came from, so validation errors can point at it.
 pub struct Located<T> {
     /// The value.
@@ -418,6 +421,38 @@ impl<'a> Section<'a> {
                         value: list,
                         origin,
                     })),
+                    None => Err(self.type_error(key, &origin, expected)),
+                }
+            }
+        }
+    }
+
+    /// A table of strings (`stages = { production = "key" }`), in the file's order; an override
+    /// gives it as a TOML inline table.
+    pub fn string_table(&mut self, key: &str) -> Result<Option<Located<Pairs>>, ConfigError> {
+        let expected = "a table of strings";
+        let pairs_of = |t: &dyn TableLike| -> Option<Vec<(String, String)>> {
+            t.iter()
+                .map(|(k, v)| v.as_str().map(|v| (k.to_owned(), v.to_owned())))
+                .collect()
+        };
+        match self.raw(key)? {
+            None => Ok(None),
+            Some(Raw::Env { var, value }) => {
+                let origin = Origin::Env(var);
+                let parsed = value
+                    .parse::<Value>()
+                    .ok()
+                    .and_then(|v| v.as_inline_table().and_then(|t| pairs_of(t)));
+                match parsed {
+                    Some(value) => Ok(Some(Located { value, origin })),
+                    None => Err(self.type_error(key, &origin, expected)),
+                }
+            }
+            Some(Raw::File { item, offset }) => {
+                let origin = Origin::File(offset.map(|o| self.doc.line_of(o)));
+                match item.as_table_like().and_then(pairs_of) {
+                    Some(value) => Ok(Some(Located { value, origin })),
                     None => Err(self.type_error(key, &origin, expected)),
                 }
             }

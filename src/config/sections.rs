@@ -13,7 +13,6 @@ use super::reader::{ConfigError, Doc, Located, Origin, Section, entries};
 use super::secret;
 use super::{
     DaemonConfig, DeclaredGroup, IdpConfig, IdpKind, MappingConfig, OidcConfig, SafetyConfig,
-    StoreConfig,
 };
 use crate::model::{GroupName, IdpName, Role, Stage};
 
@@ -145,29 +144,6 @@ pub(super) fn read_safety(s: &mut Section<'_>) -> Result<SafetyConfig, ConfigErr
         max_removal_ratio,
         min_removals_for_ratio,
     })
-}
-
-pub(super) fn read_store(s: &mut Section<'_>) -> Result<StoreConfig, ConfigError> {
-    match s.string("kind")? {
-        None => Ok(StoreConfig::Embedded),
-        Some(kind) if kind.value == "embedded" => Ok(StoreConfig::Embedded),
-        Some(kind) if ["odc", "scim", "jira"].contains(&kind.value.as_str()) => Err(s.error_from(
-            "kind",
-            &kind.origin,
-            format!(
-                "store kind {:?} is not available in this version yet; use \"embedded\"",
-                kind.value
-            ),
-        )),
-        Some(kind) => Err(s.error_from(
-            "kind",
-            &kind.origin,
-            format!(
-                "unknown store kind {:?} (expected embedded, odc, scim or jira)",
-                kind.value
-            ),
-        )),
-    }
 }
 
 pub(super) fn read_idp(

@@ -296,9 +296,9 @@ fn cron_and_kinds_are_validated() {
         err.contains("a login-only IdP (kind = \"oidc\") needs [idp.oidc]"),
         "{err}"
     );
-    let err = error(&BASE.replace("[daemon]", "[store]\nkind = \"scim\"\n[daemon]"));
+    let err = error(&BASE.replace("[daemon]", "[store]\nkind = \"nfs\"\n[daemon]"));
     assert!(
-        err.contains("store.kind: store kind \"scim\" is not available"),
+        err.contains("store.kind: unknown store kind \"nfs\""),
         "{err}"
     );
 }

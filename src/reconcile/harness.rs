@@ -79,6 +79,7 @@ impl Fixture {
                     .iter()
                     .map(|s| Stage::parse(s).unwrap())
                     .collect(),
+                remote_missing: Default::default(),
                 command: "idpsync --config /etc/idpsync/idpsync.toml reconcile".into(),
                 scope: Default::default(),
             },

@@ -124,6 +124,9 @@ pub struct Policy {
     pub allow_empty: bool,
     /// The stages this run serves.
     pub served_stages: BTreeSet<Stage>,
+    /// Groups (stage, normalised name) of a remotely served stage that the remote store lacks:
+    /// their mappings are `remote_group_not_found`.
+    pub remote_missing: BTreeSet<(Stage, String)>,
     /// The command that reruns this reconcile (`idpsync --config PATH reconcile`), for `allow`.
     pub command: String,
     /// Which memberships the plan covers.

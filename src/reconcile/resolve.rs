@@ -93,6 +93,16 @@ pub(super) fn resolve_mappings(
             }
             continue;
         };
+        if !policy.remote_missing.is_empty()
+            && policy
+                .remote_missing
+                .contains(&(mapping.stage.clone(), mapping.group.norm().to_owned()))
+        {
+            if batch {
+                statuses.push(inactive(InactiveReason::RemoteGroupNotFound, mapping));
+            }
+            continue;
+        }
         let found = match lookup {
             Lookup::Found(index) => index,
             Lookup::NotFound | Lookup::Ambiguous if !batch => continue,

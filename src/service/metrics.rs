@@ -342,6 +342,7 @@ mod tests {
                 summary: Summary::default(),
                 dropped: Vec::new(),
                 renamed_mappings: Vec::new(),
+                store: None,
             },
             baselines: Default::default(),
             generation: 1,

@@ -172,11 +172,12 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
-    /// Journal entries not done: (pending, failed) counts.
+    /// Journal entries not done: (pending — waiting, sent without an answer yet, or waiting for
+    /// the store to know the user — and failed) counts.
     pub fn journal_depth(&self) -> Result<(u64, u64), StateError> {
         self.conn
             .query_row(
-                "SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'failed') FROM journal",
+                "SELECT count(*) FILTER (WHERE status IN ('pending', 'sending', 'unresolved')), count(*) FILTER (WHERE status = 'failed') FROM journal",
                 [],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
             )

@@ -16,6 +16,7 @@ mod load;
 pub mod lock;
 mod login;
 mod pause;
+mod remote;
 mod runs;
 mod saved;
 mod schema;
@@ -36,6 +37,7 @@ pub use history::{AuditFilter, AuditRecord, IdpRun, JournalEntry, StoredRead};
 pub use idp_names::IdpGroupNames;
 pub use load::{FormerName, Loaded, LoadedGroup};
 pub use login::{LoginApplied, LoginChange, LoginDone, LoginRequest, LoginState};
+pub use remote::{CachedGroup, OpenEntry, Owner, Settled};
 pub use runs::{NotApplied, PendingRefusal, Refusal, RunRecord};
 pub use saved::{NamedChange, PlanPart, stale as stale_plan};
 
@@ -311,6 +313,13 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Milliseconds since the Unix epoch (the remote user cache's "checked at").
+pub fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// RFC 3339 UTC text for a stored Unix time.

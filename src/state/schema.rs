@@ -275,6 +275,68 @@ CREATE TRIGGER catalog_group_roles_update AFTER UPDATE ON group_roles
 CREATE TRIGGER catalog_group_roles_delete AFTER DELETE ON group_roles
     BEGIN UPDATE meta SET value = value + 1 WHERE key = 'catalog'; END;
 "#,
+    r#"
+-- Remote group stores (SPEC §1 invariant 9). The stages a remote store serves, and which store
+-- (its tenant: kind and base URL), as the configuration of the last writer to start said.
+CREATE TABLE remote_stages (
+    stage       TEXT PRIMARY KEY,
+    tenant      TEXT NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE journal ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+-- Every change to whether a user is in a group of a remotely served stage is journalled in the
+-- transaction that writes it, whoever writes it (runs, saved plans, logins, edits): a user joins
+-- when the first provenance arrives and leaves when the last goes. The store is sent the change
+-- afterwards, and the entry is done once the store has it.
+CREATE TRIGGER journal_membership_add AFTER INSERT ON memberships
+    WHEN EXISTS (SELECT 1 FROM remote_stages)
+     AND (SELECT count(*) FROM memberships WHERE group_id = NEW.group_id AND user_id = NEW.user_id) = 1
+BEGIN
+    INSERT INTO journal (run_id, created_at, updated_at, op, group_id, user_id, source, cause, status, tenant)
+    SELECT '', unixepoch(), unixepoch(), 'add', NEW.group_id, NEW.user_id, NEW.source,
+           (SELECT idp_group FROM causes WHERE id = NEW.cause), 'pending', r.tenant
+    FROM groups g JOIN remote_stages r ON r.stage = g.stage WHERE g.id = NEW.group_id;
+END;
+CREATE TRIGGER journal_membership_remove AFTER DELETE ON memberships
+    WHEN EXISTS (SELECT 1 FROM remote_stages)
+     AND NOT EXISTS (SELECT 1 FROM memberships WHERE group_id = OLD.group_id AND user_id = OLD.user_id)
+BEGIN
+    INSERT INTO journal (run_id, created_at, updated_at, op, group_id, user_id, source, cause, status, tenant)
+    SELECT '', unixepoch(), unixepoch(), 'remove', OLD.group_id, OLD.user_id, OLD.source,
+           (SELECT idp_group FROM causes WHERE id = OLD.cause), 'pending', r.tenant
+    FROM groups g JOIN remote_stages r ON r.stage = g.stage WHERE g.id = OLD.group_id;
+END;
+DROP INDEX journal_by_status;
+CREATE INDEX journal_by_status ON journal (tenant, status);
+-- Per store tenant: the remote id of each local group (found by name once, so a rename in the
+-- store is followed, never answered by a duplicate) and when its members were last read.
+CREATE TABLE remote_groups (
+    tenant      TEXT NOT NULL,
+    group_id    INTEGER NOT NULL,
+    remote_id   TEXT NOT NULL,
+    remote_name TEXT NOT NULL,
+    read_at     INTEGER,
+    PRIMARY KEY (tenant, group_id)
+) WITHOUT ROWID;
+-- The remote id of each user key, or NULL: not found at `checked_at` (Unix milliseconds; the
+-- negative cache).
+CREATE TABLE remote_users (
+    tenant      TEXT NOT NULL,
+    user_id     INTEGER NOT NULL,
+    remote_id   TEXT,
+    checked_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant, user_id)
+) WITHOUT ROWID;
+-- Who owns each remote membership idpsync knows of: `ours` (the journal put it there) or
+-- `preexisting` (present at idpsync's first read, or answered "already a member"): only ours are
+-- ever removed (SPEC §1 invariant 1).
+CREATE TABLE remote_members (
+    tenant      TEXT NOT NULL,
+    group_id    INTEGER NOT NULL,
+    remote_user TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    PRIMARY KEY (tenant, group_id, remote_user)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Creates the by-user index of memberships as the current schema has it (an apply that loads

@@ -73,6 +73,7 @@ pub(super) fn to_report(
         dropped,
         unresolved_users: Vec::new(),
         renamed_mappings: Vec::new(),
+        store: None,
         adds,
         removes,
         refused: plan

@@ -108,7 +108,14 @@ pub fn login_once(
     let plan = |start: &LoginState<'_>| {
         let directory = one_user_read(&key, claimed, start.group_names, &mapped);
         let reads = [Read::unread(idp.name.clone(), Ok(directory))];
-        let (world, plan) = plan_run(config, &RunOptions::default(), &reads, &start.loaded, scope);
+        let (world, plan) = plan_run(
+            config,
+            &RunOptions::default(),
+            &reads,
+            &start.loaded,
+            scope,
+            &Default::default(),
+        );
         let owned = |list: &[Change]| -> Vec<LoginChange> {
             list.iter()
                 .map(|c| LoginChange {

@@ -23,9 +23,10 @@ mod prepare;
 #[cfg(test)]
 mod props;
 mod read;
+mod remote;
 mod world;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -42,6 +43,7 @@ use apply::{ApplyContext, ApplyResult, apply_plan, external_ids_of};
 use document::to_report;
 use prepare::Prepare;
 use read::Read;
+use remote::RemoteRun;
 
 /// What the caller asks of a run.
 #[derive(Debug, Clone, Default)]
@@ -224,9 +226,14 @@ pub async fn sync_once(
         // Nothing to reconcile: stop the membership scan.
         cancel.store(true, Ordering::Relaxed);
     }
-    let (state, loaded) = match preparing.await {
+    let (mut state, loaded) = match preparing.await {
         Ok(prepared) => prepared?,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    let mut remote = RemoteRun::open(config, &mut state, &run_id, options.full, options.dry_run)?;
+    let remote_missing = match &mut remote {
+        Some(remote) => remote.before_plan(config).await,
+        None => BTreeSet::new(),
     };
     crate::failpoint!("sync::after_reads");
     let run = Run {
@@ -234,8 +241,12 @@ pub async fn sync_once(
         options,
         run_id: &run_id,
         progress,
+        remote_missing: &remote_missing,
     };
-    let output = run_blocking(|| run.finish(reads, unchanged, state, loaded));
+    let mut output = run_blocking(|| run.finish(reads, unchanged, state, loaded));
+    if let (Some(remote), Ok(output)) = (remote, output.as_mut()) {
+        remote.after_apply(config, &mut output.report).await;
+    }
     progress(Progress::Done);
     output
 }
@@ -259,6 +270,8 @@ struct Run<'a> {
     options: &'a RunOptions,
     run_id: &'a str,
     progress: ProgressFn<'a>,
+    /// Remote groups the store lacks (`remote_group_not_found`).
+    remote_missing: &'a BTreeSet<(Stage, String)>,
 }
 
 impl Run<'_> {
@@ -280,7 +293,14 @@ impl Run<'_> {
             users = loaded.users.len(),
             "State loaded."
         );
-        let (world, mut plan) = planning::plan_run(config, options, &reads, &loaded, Scope::All);
+        let (world, mut plan) = planning::plan_run(
+            config,
+            options,
+            &reads,
+            &loaded,
+            Scope::All,
+            self.remote_missing,
+        );
         (self.progress)(Progress::Planned {
             changes: (plan.adds.len() + plan.removes.len()) as u64,
         });

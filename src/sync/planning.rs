@@ -1,13 +1,15 @@
 //! Turning the reads and the loaded state into the core's input, and planning: the interned world,
 //! each IdP's mappings, read and current memberships, and the policy of this run.
 
+use std::collections::BTreeSet;
+
 use tracing::error;
 
 use super::RunOptions;
 use super::read::Read;
 use super::world::{World, build_world, dense_index, lookup};
 use crate::config::{Config, IdpConfig, MappingConfig};
-use crate::model::IdpName;
+use crate::model::{IdpName, Stage};
 use crate::reconcile::{Held, IdpInput, IdpRead, Plan, Policy, Scope, UserIdx, reconcile};
 use crate::state::Loaded;
 
@@ -18,6 +20,7 @@ pub(super) fn plan_run(
     reads: &[Read],
     loaded: &Loaded,
     scope: Scope,
+    remote_missing: &BTreeSet<(Stage, String)>,
 ) -> (World, Plan) {
     let names: Vec<&IdpName> = reads.iter().map(|r| &r.name).collect();
     let mut world = build_world(config, loaded, options.dry_run);
@@ -77,6 +80,7 @@ pub(super) fn plan_run(
         allow_removals: options.allow_removals,
         allow_empty: options.allow_empty,
         served_stages: config.daemon.stages.iter().cloned().collect(),
+        remote_missing: remote_missing.clone(),
         command: format!("idpsync --config {} reconcile", shell_quote(&config.path)),
         scope,
     };

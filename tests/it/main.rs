@@ -49,4 +49,6 @@ mod scenario;
 mod service;
 mod shortcut;
 mod slapd;
+mod store_scim;
+mod stores;
 mod systemd;

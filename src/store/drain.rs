@@ -1,0 +1,560 @@
+//! Finishing the journal: every open entry of a remote store is sent to it, then marked done
+//! (SPEC §1 invariants 1 and 9). Runs call this after their applies (and first, for what a
+//! crashed run left), the service at start and after logins.
+//!
+//! Per (group, user) only the last entry counts: the journal says whether the user should be in
+//! the remote group now. Ownership decides what is sent: a removal is sent only for a membership
+//! the journal put there (`ours`); one found at the first read of the group, or answered
+//! "already a member", is `preexisting` and stays. An entry is marked `sending` before its
+//! request goes out, so after a crash an "already a member" answer for it still counts as ours.
+//! A user the store does not know is left `unresolved` and asked for again at the next run; a
+//! change the store rejects for good is marked `failed` and audited, and never blocks the rest.
+//!
+//! The store's real membership is read again when it is due (`drift_interval`, or `--full`):
+//! what idpsync owns and the store lost is journalled again, what it owns and the mirror no
+//! longer holds is journalled for removal; the rest is someone else's and is left alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::{Answer, Change, Op, RemoteStore, StoreError};
+use crate::model::{GroupName, Stage};
+use crate::report::UnresolvedDoc;
+use crate::state::{CachedGroup, OpenEntry, Owner, Settled, State, StateError};
+
+/// What a drain may do.
+#[derive(Debug, Clone)]
+pub struct DrainOptions<'a> {
+    /// The state file.
+    pub state: &'a Path,
+    /// Who is draining, for the audit of failed entries (`run:<id>`, `login`, `service`).
+    pub actor: &'a str,
+    /// A cached "user not found" older than this (Unix milliseconds) is asked again.
+    pub negative_since: i64,
+    /// Read the members of the groups due for it, to find drift (batch runs).
+    pub drift: bool,
+    /// Read every remote group's members now (`reconcile --full`).
+    pub full: bool,
+    /// Create remote groups the store lacks.
+    pub create_groups: bool,
+    /// How often a group's members are read again.
+    pub drift_interval: Duration,
+    /// Write nothing (a dry run): only find what is missing.
+    pub dry_run: bool,
+}
+
+/// What a drain did.
+#[derive(Debug, Clone, Default)]
+pub struct DrainReport {
+    /// Changes the store accepted.
+    pub pushed: u64,
+    /// Entries marked failed.
+    pub failed: u64,
+    /// Memberships found drifted and journalled again.
+    pub drift: u64,
+    /// Adds waiting for the store to know their user.
+    pub unresolved: Vec<UnresolvedDoc>,
+    /// Requests sent.
+    pub requests: u64,
+    /// Groups skipped because the store lost them (found again next time).
+    pub lost_groups: Vec<String>,
+}
+
+impl From<StateError> for StoreError {
+    fn from(e: StateError) -> Self {
+        StoreError::State(e.to_string())
+    }
+}
+
+/// One (group, user) of the journal: its last wish and every entry behind it.
+struct Pair {
+    user_id: i64,
+    op: Op,
+    ids: Vec<i64>,
+    /// An entry of it was sent before without an answer recorded (a crash came between).
+    sent_before: bool,
+}
+
+/// The open entries of one group.
+struct GroupWork {
+    stage: String,
+    name: String,
+    pairs: Vec<Pair>,
+}
+
+/// Sends the journal's open entries to `store`, then re-reads what is due for drift.
+pub async fn drain<S: RemoteStore>(
+    store: &S,
+    options: &DrainOptions<'_>,
+) -> Result<DrainReport, StoreError> {
+    let tenant = store.tenant().to_owned();
+    let start = store.requests();
+    let mut state = State::open(options.state)?;
+    state.journal_orphans(&tenant)?;
+    crate::failpoint!("store::before_drain");
+    let mut report = DrainReport::default();
+    send_open(store, &mut state, options, &mut report).await?;
+    if store.lists_members() && options.drift {
+        report.drift = drift(store, &mut state, options).await?;
+        if report.drift > 0 {
+            send_open(store, &mut state, options, &mut report).await?;
+        }
+    }
+    report.unresolved = state
+        .journal_open(&tenant)?
+        .into_iter()
+        .filter(|e| e.status == "unresolved")
+        .map(|e| UnresolvedDoc {
+            store: store.kind().to_owned(),
+            stage: e.stage,
+            group: e.group,
+            user: e.user,
+        })
+        .collect();
+    report
+        .unresolved
+        .sort_by(|a, b| (&a.stage, &a.group, &a.user).cmp(&(&b.stage, &b.group, &b.user)));
+    report.unresolved.dedup();
+    report.requests = store.requests() - start;
+    if report.pushed + report.failed + report.drift > 0 || !report.unresolved.is_empty() {
+        info!(
+            store = store.kind(),
+            pushed = report.pushed,
+            failed = report.failed,
+            drift = report.drift,
+            unresolved = report.unresolved.len(),
+            requests = report.requests,
+            "Journal sent to the store."
+        );
+    }
+    Ok(report)
+}
+
+/// Groups the open entries by group and (group, user), in journal order.
+fn work_of(entries: Vec<OpenEntry>) -> BTreeMap<i64, GroupWork> {
+    let mut groups: BTreeMap<i64, GroupWork> = BTreeMap::new();
+    let mut index: BTreeMap<(i64, i64), usize> = BTreeMap::new();
+    for e in entries {
+        let work = groups.entry(e.group_id).or_insert_with(|| GroupWork {
+            stage: e.stage.clone(),
+            name: e.group.clone(),
+            pairs: Vec::new(),
+        });
+        let op = if e.op == "remove" {
+            Op::Remove
+        } else {
+            Op::Add
+        };
+        let sent = e.status == "sending";
+        match index.get(&(e.group_id, e.user_id)) {
+            Some(&i) => {
+                let pair = &mut work.pairs[i];
+                pair.op = op;
+                pair.ids.push(e.id);
+                pair.sent_before |= sent;
+            }
+            None => {
+                index.insert((e.group_id, e.user_id), work.pairs.len());
+                work.pairs.push(Pair {
+                    user_id: e.user_id,
+                    op,
+                    ids: vec![e.id],
+                    sent_before: sent,
+                });
+            }
+        }
+    }
+    groups
+}
+
+/// Sends every open entry: groups resolved, users resolved in bulk, changes batched.
+async fn send_open<S: RemoteStore>(
+    store: &S,
+    state: &mut State,
+    options: &DrainOptions<'_>,
+    report: &mut DrainReport,
+) -> Result<(), StoreError> {
+    let tenant = store.tenant().to_owned();
+    let entries = state.journal_open(&tenant)?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let keys: BTreeMap<i64, String> = entries
+        .iter()
+        .map(|e| (e.user_id, e.user.clone()))
+        .collect();
+    let adds: BTreeSet<i64> = entries
+        .iter()
+        .filter(|e| e.op == "add")
+        .map(|e| e.user_id)
+        .collect();
+    let work = work_of(entries);
+    let users = resolve_users(store, state, options, &keys, &adds).await?;
+    for (group_id, group) in work {
+        let Some(remote) = resolve_group(store, state, options, group_id, &group).await? else {
+            let error = format!(
+                "group {:?} of stage {} is not in the store (create it there, or set create_groups = true)",
+                group.name, group.stage
+            );
+            let failed: Vec<(i64, String)> = group
+                .pairs
+                .iter()
+                .flat_map(|p| p.ids.iter().map(|&id| (id, error.clone())))
+                .collect();
+            report.failed += failed.len() as u64;
+            state.journal_settle(
+                &tenant,
+                &Settled {
+                    failed,
+                    ..Settled::default()
+                },
+                options.actor,
+            )?;
+            continue;
+        };
+        if let Err(e) = send_group(
+            store, state, options, group_id, &remote, &group, &users, report,
+        )
+        .await
+        {
+            match e {
+                StoreError::GroupGone(detail) => {
+                    // The cached id is stale: forget it; the entries wait for the next drain.
+                    warn!(store = store.kind(), group = %group.name, "{detail}; the group is looked up again next time.");
+                    state.set_remote_group(&tenant, group_id, None)?;
+                    report.lost_groups.push(group.name.clone());
+                }
+                e => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends one group's entries.
+#[allow(clippy::too_many_arguments)]
+async fn send_group<S: RemoteStore>(
+    store: &S,
+    state: &mut State,
+    options: &DrainOptions<'_>,
+    group_id: i64,
+    remote: &CachedGroup,
+    group: &GroupWork,
+    users: &BTreeMap<i64, Option<String>>,
+    report: &mut DrainReport,
+) -> Result<(), StoreError> {
+    let tenant = store.tenant().to_owned();
+    if store.lists_members() && remote.read_at.is_none() {
+        // The first read: whoever is there already is not ours.
+        let members = store.members(&remote.remote_id).await?;
+        state.record_remote_read(&tenant, group_id, &members)?;
+    }
+    let owned = state.remote_members(&tenant, group_id)?;
+    let mut settled = Settled::default();
+    let mut to_send: Vec<(Change, &Pair)> = Vec::new();
+    for pair in &group.pairs {
+        let remote_user = users.get(&pair.user_id).cloned().flatten();
+        match (pair.op, remote_user) {
+            (Op::Add, None) => settled.unresolved.extend(&pair.ids),
+            (Op::Remove, None) => settled.done.extend(&pair.ids),
+            (Op::Add, Some(user)) => {
+                if owned.contains_key(&user) {
+                    settled.done.extend(&pair.ids);
+                } else if !store.lists_members()
+                    && !pair.sent_before
+                    && store.is_member(&remote.remote_id, &user).await?
+                {
+                    settled.done.extend(&pair.ids);
+                    settled.members.push((group_id, user, Owner::Preexisting));
+                } else {
+                    to_send.push((Change { op: Op::Add, user }, pair));
+                }
+            }
+            (Op::Remove, Some(user)) => match owned.get(&user) {
+                Some(Owner::Ours) => to_send.push((
+                    Change {
+                        op: Op::Remove,
+                        user,
+                    },
+                    pair,
+                )),
+                None if pair.sent_before => to_send.push((
+                    Change {
+                        op: Op::Remove,
+                        user,
+                    },
+                    pair,
+                )),
+                // Preexisting, or never in the store through us: nothing of ours to take out.
+                _ => settled.done.extend(&pair.ids),
+            },
+        }
+    }
+    state.journal_settle(&tenant, &settled, options.actor)?;
+    let chunks: Vec<&[(Change, &Pair)]> = to_send.chunks(store.batch_size().max(1)).collect();
+    for (n, chunk) in chunks.iter().enumerate() {
+        let ids: Vec<i64> = chunk
+            .iter()
+            .flat_map(|(_, p)| p.ids.iter().copied())
+            .collect();
+        state.journal_sending(&ids)?;
+        crate::failpoint!("store::before_push");
+        let changes: Vec<Change> = chunk.iter().map(|(c, _)| c.clone()).collect();
+        let answers = answers_of(store, &remote.remote_id, &changes).await?;
+        crate::failpoint!("store::after_push");
+        let mut settled = Settled::default();
+        for ((change, pair), answer) in chunk.iter().zip(answers) {
+            match answer {
+                Ok(answer) => {
+                    report.pushed += 1;
+                    settled.done.extend(&pair.ids);
+                    match (change.op, answer) {
+                        (Op::Add, Answer::AlreadyMember) if !pair.sent_before => {
+                            settled.members.push((
+                                group_id,
+                                change.user.clone(),
+                                Owner::Preexisting,
+                            ));
+                        }
+                        (Op::Add, _) => {
+                            settled
+                                .members
+                                .push((group_id, change.user.clone(), Owner::Ours))
+                        }
+                        (Op::Remove, _) => settled.gone.push((group_id, change.user.clone())),
+                    }
+                }
+                Err(error) => {
+                    report.failed += pair.ids.len() as u64;
+                    warn!(store = store.kind(), group = %group.name, error = %error, "The store rejected a change; it is marked failed (see `idpsync journal list`).");
+                    settled
+                        .failed
+                        .extend(pair.ids.iter().map(|&id| (id, error.clone())));
+                }
+            }
+        }
+        state.journal_settle(&tenant, &settled, options.actor)?;
+        if n + 1 < chunks.len() {
+            crate::failpoint!("store::mid_batch");
+        }
+    }
+    Ok(())
+}
+
+/// Sends a batch; a batch rejected as a whole is sent again one change at a time, so only the
+/// changes the store refuses fail.
+async fn answers_of<S: RemoteStore>(
+    store: &S,
+    group: &str,
+    changes: &[Change],
+) -> Result<Vec<Result<Answer, String>>, StoreError> {
+    match store.push(group, changes).await {
+        Ok(answers) if answers.len() == changes.len() => Ok(answers.into_iter().map(Ok).collect()),
+        Ok(answers) => Err(StoreError::Invalid(format!(
+            "{} answers for {} changes",
+            answers.len(),
+            changes.len()
+        ))),
+        Err(StoreError::Rejected(e)) if changes.len() == 1 => Ok(vec![Err(e)]),
+        Err(StoreError::Rejected(_)) => {
+            let mut out = Vec::with_capacity(changes.len());
+            for change in changes {
+                out.push(
+                    match store.push(group, std::slice::from_ref(change)).await {
+                        Ok(mut answers) if answers.len() == 1 => Ok(answers.remove(0)),
+                        Ok(_) => return Err(StoreError::Invalid("no answer for a change".into())),
+                        Err(StoreError::Rejected(e)) => Err(e),
+                        Err(e) => return Err(e),
+                    },
+                );
+            }
+            Ok(out)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The store's id of every user the entries name: from the cache, else asked in bulk (and, for
+/// an add, created where the store is configured to).
+async fn resolve_users<S: RemoteStore>(
+    store: &S,
+    state: &mut State,
+    options: &DrainOptions<'_>,
+    keys: &BTreeMap<i64, String>,
+    adds: &BTreeSet<i64>,
+) -> Result<BTreeMap<i64, Option<String>>, StoreError> {
+    let tenant = store.tenant().to_owned();
+    let ids: Vec<i64> = keys.keys().copied().collect();
+    let mut known = state.remote_users(&tenant, &ids, options.negative_since)?;
+    let unknown: Vec<(i64, &String)> = keys
+        .iter()
+        .filter(|(id, _)| !known.contains_key(id))
+        .map(|(&id, key)| (id, key))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(known);
+    }
+    let asked: Vec<String> = unknown.iter().map(|(_, k)| (*k).clone()).collect();
+    let found = store.find_users(&asked).await?;
+    let mut answers = Vec::with_capacity(unknown.len());
+    for (id, key) in unknown {
+        let mut remote = found.get(key).cloned();
+        if remote.is_none() && adds.contains(&id) {
+            remote = store.create_user(key).await?;
+        }
+        answers.push((id, remote.clone()));
+        known.insert(id, remote);
+    }
+    state.set_remote_users(&tenant, &answers)?;
+    Ok(known)
+}
+
+/// The remote group of a local group: cached, else found by name (or created).
+async fn resolve_group<S: RemoteStore>(
+    store: &S,
+    state: &mut State,
+    options: &DrainOptions<'_>,
+    group_id: i64,
+    group: &GroupWork,
+) -> Result<Option<CachedGroup>, StoreError> {
+    let tenant = store.tenant();
+    if let Some(cached) = state.remote_group(tenant, group_id)? {
+        return Ok(Some(cached));
+    }
+    let stage = Stage::parse(&group.stage).map_err(|e| StoreError::Invalid(e.0))?;
+    let found = match store.find_group(&stage, &group.name).await? {
+        Some(found) => found,
+        None if options.create_groups => {
+            info!(store = store.kind(), stage = %stage, group = %group.name, "Creating the group in the store.");
+            store.create_group(&stage, &group.name).await?
+        }
+        None => return Ok(None),
+    };
+    let cached = CachedGroup {
+        remote_id: found.id,
+        remote_name: found.name,
+        read_at: None,
+    };
+    state.set_remote_group(tenant, group_id, Some(&cached))?;
+    Ok(Some(cached))
+}
+
+/// Of these (stage, name) groups, those the store lacks (and that will not be created): their
+/// mappings are `remote_group_not_found`. Groups found are cached, unless this is a dry run.
+pub async fn missing_groups<S: RemoteStore>(
+    store: &S,
+    options: &DrainOptions<'_>,
+    groups: &[(Stage, String)],
+) -> Result<Vec<(Stage, String)>, StoreError> {
+    if options.create_groups || groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenant = store.tenant();
+    let mut state = if options.dry_run {
+        State::open_read_only(options.state)?
+    } else {
+        State::open(options.state)?
+    };
+    let mut missing = Vec::new();
+    for (stage, name) in groups {
+        let norm = GroupName::parse(name)
+            .map(|n| n.norm().to_owned())
+            .unwrap_or_else(|_| name.to_lowercase());
+        let local = state.group_id_of(stage.as_str(), &norm)?;
+        if let Some(id) = local
+            && state.remote_group(tenant, id)?.is_some()
+        {
+            continue;
+        }
+        match store.find_group(stage, name).await? {
+            Some(found) => {
+                if let (Some(id), false) = (local, options.dry_run) {
+                    let cached = CachedGroup {
+                        remote_id: found.id,
+                        remote_name: found.name,
+                        read_at: None,
+                    };
+                    state.set_remote_group(tenant, id, Some(&cached))?;
+                }
+            }
+            None => missing.push((stage.clone(), name.clone())),
+        }
+    }
+    Ok(missing)
+}
+
+/// Reads the members of every group due and journals what idpsync owns that drifted.
+async fn drift<S: RemoteStore>(
+    store: &S,
+    state: &mut State,
+    options: &DrainOptions<'_>,
+) -> Result<u64, StoreError> {
+    let tenant = store.tenant().to_owned();
+    let due_before = if options.full {
+        i64::MAX
+    } else {
+        crate::state::unix_now() - options.drift_interval.as_secs() as i64
+    };
+    let open: BTreeSet<(i64, i64)> = state
+        .journal_open(&tenant)?
+        .iter()
+        .map(|e| (e.group_id, e.user_id))
+        .collect();
+    let by_remote = state.users_by_remote_id(&tenant)?;
+    let mut found = 0;
+    for (group_id, cached) in state.remote_groups_due(&tenant, due_before)? {
+        let Some(now) = store.group(&cached.remote_id).await? else {
+            warn!(store = store.kind(), group = %cached.remote_name, "The group is gone from the store; it is looked up again next time.");
+            state.set_remote_group(&tenant, group_id, None)?;
+            continue;
+        };
+        if now.name != cached.remote_name {
+            warn!(store = store.kind(), was = %cached.remote_name, now = %now.name, "The group was renamed in the store; idpsync keeps sending to it by its id.");
+            let renamed = CachedGroup {
+                remote_name: now.name.clone(),
+                ..cached.clone()
+            };
+            state.set_remote_group(&tenant, group_id, Some(&renamed))?;
+        }
+        let present: BTreeSet<String> = store
+            .members(&cached.remote_id)
+            .await?
+            .into_iter()
+            .collect();
+        let owned = state.remote_members(&tenant, group_id)?;
+        let mirror = state.mirror_members(group_id)?;
+        let mirror_ids: Vec<i64> = mirror.iter().map(|(id, _)| *id).collect();
+        let remote_of = state.remote_users(&tenant, &mirror_ids, i64::MIN)?;
+        let in_mirror: BTreeSet<&String> = remote_of.values().flatten().collect();
+        let mut changes = Vec::new();
+        for (user_id, _) in &mirror {
+            if let Some(Some(remote)) = remote_of.get(user_id)
+                && !present.contains(remote)
+                && !open.contains(&(group_id, *user_id))
+            {
+                changes.push(("add", group_id, *user_id));
+            }
+        }
+        for (remote, owner) in &owned {
+            if *owner == Owner::Ours
+                && present.contains(remote)
+                && !in_mirror.contains(remote)
+                && let Some(&user_id) = by_remote.get(remote)
+                && !open.contains(&(group_id, user_id))
+            {
+                changes.push(("remove", group_id, user_id));
+            }
+        }
+        let members: Vec<String> = present.into_iter().collect();
+        state.record_remote_read(&tenant, group_id, &members)?;
+        if !changes.is_empty() {
+            warn!(store = store.kind(), group = %cached.remote_name, changes = changes.len(), "Drift: the store differs from what idpsync sent it; correcting the memberships idpsync owns.");
+            state.journal_drift(&tenant, &changes)?;
+            found += changes.len() as u64;
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,307 @@
+//! The SCIM store against the AWS-like fake SCIM server: adds, removes, ownership of members
+//! found there, users the server does not know, throttling, permanent rejections and the
+//! journal, batching to 100 changes a PATCH, a missing group, and CLI edits refused.
+
+use fakes::scim::{FakeScim, read};
+use serde_json::json;
+
+use crate::common::Env;
+use crate::stores::{
+    failed_entries, in_stage, journal_depth, many, setup, unresolved, write, write_people,
+};
+
+const TOKEN: &str = "scim-token-never-logged";
+
+fn store(url: &str, extra: &str) -> String {
+    format!(
+        "kind = \"scim\"\nurl = \"{url}\"\ntoken_file = \"scim.token\"\nstages = [\"production\"]\n{extra}"
+    )
+}
+
+fn env_for(scim: &FakeScim, people: &[&str]) -> Env {
+    setup(&store(&scim.url(), ""), people, &[("scim.token", TOKEN)])
+}
+
+#[test]
+fn changes_reach_the_store_and_members_found_there_stay() {
+    let scim = FakeScim::start(TOKEN);
+    let people = scim.add_group("People");
+    let pre = scim.add_user("pre@example.com");
+    scim.add_member(&people, &pre);
+    let other = scim.add_user("zed@example.com");
+    scim.add_member(&people, &other);
+    scim.add_user("ana@example.com");
+    scim.add_user("ben@example.com");
+    let env = env_for(&scim, &["ana", "ben", "cat", "pre"]);
+
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        in_stage(&doc["adds"], "production"),
+        [
+            "People ana@example.com",
+            "People ben@example.com",
+            "People pre@example.com"
+        ],
+        "cat is not in the store: not an add"
+    );
+    assert_eq!(
+        in_stage(&doc["adds"], "qa").len(),
+        4,
+        "qa stays embedded, cat included"
+    );
+    assert_eq!(unresolved(&doc), ["scim production/People cat@example.com"]);
+    assert_eq!(doc["summary"]["adds"], 7);
+    assert_eq!(
+        scim.members_of("People"),
+        [
+            "ana@example.com",
+            "ben@example.com",
+            "pre@example.com",
+            "zed@example.com"
+        ]
+    );
+    assert_eq!(read(&scim.counts().patches), 1, "one PATCH for both adds");
+
+    // Nothing changed: nothing is sent; cat is asked for again.
+    let before = (
+        read(&scim.counts().patches),
+        read(&scim.counts().user_lookups),
+    );
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["adds"], json!([]));
+    assert_eq!(unresolved(&doc), ["scim production/People cat@example.com"]);
+    assert_eq!(read(&scim.counts().patches), before.0);
+    assert_eq!(
+        read(&scim.counts().user_lookups),
+        before.1 + 1,
+        "one lookup: cat"
+    );
+
+    // cat appears (a first login, say): the next run sends it.
+    scim.add_user("cat@example.com");
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(unresolved(&doc), Vec::<String>::new());
+    assert!(
+        scim.members_of("People")
+            .contains(&"cat@example.com".to_owned())
+    );
+
+    // ben and pre leave the IdP: ben (ours) leaves the store, pre (there before us) stays.
+    write_people(&env, &["ana", "cat"]);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        in_stage(&doc["removes"], "production"),
+        ["People ben@example.com", "People pre@example.com"]
+    );
+    assert_eq!(
+        scim.members_of("People"),
+        [
+            "ana@example.com",
+            "cat@example.com",
+            "pre@example.com",
+            "zed@example.com"
+        ]
+    );
+    let body = scim.last_patch_body().unwrap();
+    assert_eq!(
+        body["Operations"],
+        json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", scim.user_id("ben@example.com").unwrap())}])
+    );
+    assert_eq!(journal_depth(&env), (0, 0));
+}
+
+#[test]
+fn throttling_is_waited_out_and_a_rejection_fails_only_its_change() {
+    let scim = FakeScim::start(TOKEN);
+    scim.add_group("People");
+    for u in ["ana", "ben"] {
+        scim.add_user(&format!("{u}@example.com"));
+    }
+    let env = env_for(&scim, &["ana"]);
+    scim.switch(|s| {
+        s.throttle_next = 3;
+        s.retry_after = Some(0);
+    });
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(scim.members_of("People"), ["ana@example.com"]);
+    assert_eq!(read(&scim.counts().throttled), 3);
+
+    // The next write is refused for good: that change fails, is listed, and blocks nothing.
+    scim.switch(|s| s.reject_writes = 1);
+    write_people(&env, &["ana", "ben"]);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(scim.members_of("People"), ["ana@example.com"]);
+    assert_eq!(journal_depth(&env), (0, 1));
+    let failed = failed_entries(&env);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["op"], "add");
+    assert_eq!(failed[0]["user"], "ben@example.com");
+    let error = failed[0]["error"].as_str().unwrap();
+    assert!(error.contains("scimType"), "{error}");
+    let audit = env.run(&["audit", "--user", "ben@example.com", "--output", "json"]);
+    audit.expect(0);
+    assert!(
+        audit
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["op"] == "drop" && a["detail"].as_str().unwrap().contains("rejected")),
+        "{}",
+        audit.stdout
+    );
+    let (code, _) = env.reconcile(&[]);
+    assert_eq!(code, 0, "a failed entry never blocks later runs");
+
+    // Retried, it goes through at the next run.
+    let id = failed[0]["id"].as_i64().unwrap().to_string();
+    env.run(&["journal", "retry", &id]).expect(0);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        scim.members_of("People"),
+        ["ana@example.com", "ben@example.com"]
+    );
+    assert_eq!(journal_depth(&env), (0, 0));
+}
+
+#[test]
+fn an_unavailable_store_fails_the_run_and_the_next_run_sends_its_changes() {
+    let scim = FakeScim::start(TOKEN);
+    scim.add_group("People");
+    scim.add_user("ana@example.com");
+    let env = env_for(&scim, &["ana"]);
+    scim.switch(|s| s.busy_next = 1000);
+    let out = env.run(&["reconcile"]);
+    out.expect(1);
+    assert!(out.stdout.contains("FAILED store scim"), "{}", out.stdout);
+    assert!(!out.stdout.contains(TOKEN) && !out.stderr.contains(TOKEN));
+    assert!(scim.members_of("People").is_empty());
+    assert_eq!(journal_depth(&env).0, 1, "the add waits in the journal");
+    scim.switch(|s| s.busy_next = 0);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["adds"], json!([]), "the mirror had it already");
+    assert_eq!(scim.members_of("People"), ["ana@example.com"]);
+    assert_eq!(journal_depth(&env), (0, 0));
+}
+
+#[test]
+fn changes_go_100_to_a_patch_and_users_are_listed_in_bulk() {
+    let scim = FakeScim::start(TOKEN);
+    scim.add_group("People");
+    let ids = many(250);
+    let names: Vec<String> = ids.iter().map(|i| format!("{i}@example.com")).collect();
+    scim.add_users(&names);
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let env = env_for(&scim, &refs);
+    let (code, doc) = env.reconcile(&["--allow-removals", "0"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(scim.members_of("People").len(), 250);
+    assert_eq!(read(&scim.counts().patches), 3, "250 adds in 3 PATCHes");
+    assert_eq!(read(&scim.counts().max_patch_members), 100);
+    assert_eq!(
+        read(&scim.counts().user_lookups),
+        0,
+        "users were listed, not looked up"
+    );
+    assert_eq!(read(&scim.counts().user_pages), 3);
+    // Everyone leaves: 250 removes, allowed, in 3 PATCHes of filter-path removes.
+    write_people(&env, &[]);
+    let (code, doc) = env.reconcile(&["--allow-removals", "500", "--allow-empty"]);
+    assert_eq!(code, 0, "{doc}");
+    assert!(scim.members_of("People").is_empty());
+    assert_eq!(read(&scim.counts().patches), 6);
+}
+
+#[test]
+fn a_group_the_store_lacks_is_remote_group_not_found_unless_created() {
+    let scim = FakeScim::start(TOKEN);
+    scim.add_user("ana@example.com");
+    let env = env_for(&scim, &["ana"]);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        doc["inactive_mappings"],
+        json!([{"idp": "hr", "idp_group": "Everyone", "group": "People", "stage": "production", "reason": "remote_group_not_found"}])
+    );
+    assert_eq!(in_stage(&doc["adds"], "production"), Vec::<String>::new());
+    assert_eq!(in_stage(&doc["adds"], "qa"), ["People ana@example.com"]);
+    assert!(scim.groups().is_empty());
+
+    write(&env, &store(&scim.url(), "create_groups = true"));
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["inactive_mappings"], json!([]));
+    assert_eq!(scim.members_of("People"), ["ana@example.com"]);
+    assert_eq!(scim.groups().len(), 1);
+    // Renamed in the store: followed by its id, never answered with a duplicate.
+    let id = scim.group_id("People").unwrap();
+    scim.rename_group(&id, "People (renamed)");
+    write_people(&env, &["ana", "ben"]);
+    scim.add_user("ben@example.com");
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(scim.groups().len(), 1);
+    assert_eq!(
+        scim.members_of("People (renamed)"),
+        ["ana@example.com", "ben@example.com"]
+    );
+}
+
+#[test]
+fn cli_membership_edits_are_refused_for_a_remote_stage() {
+    let scim = FakeScim::start(TOKEN);
+    let env = env_for(&scim, &[]);
+    env.run(&["groups", "create", "Extra", "--stage", "production"])
+        .expect(0);
+    let out = env.run(&[
+        "groups",
+        "add-user",
+        "Extra",
+        "--stage",
+        "production",
+        "ana@example.com",
+    ]);
+    out.expect(2);
+    assert!(
+        out.stderr.contains("served by the scim store"),
+        "{}",
+        out.stderr
+    );
+    env.run(&[
+        "groups",
+        "remove-user",
+        "Extra",
+        "--stage",
+        "production",
+        "ana@example.com",
+    ])
+    .expect(2);
+    env.run(&[
+        "groups",
+        "delete",
+        "Extra",
+        "--stage",
+        "production",
+        "--remove-members",
+    ])
+    .expect(2);
+    // Other stages are the embedded store's.
+    env.run(&[
+        "groups",
+        "add-user",
+        "People",
+        "--stage",
+        "qa",
+        "ana@example.com",
+    ])
+    .expect(0);
+    assert_eq!(read(&scim.counts().requests), 0);
+}
