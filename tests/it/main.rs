@@ -49,6 +49,8 @@ mod scenario;
 mod service;
 mod shortcut;
 mod slapd;
+mod store_jira;
+mod store_odc;
 mod store_scim;
 mod stores;
 mod systemd;
