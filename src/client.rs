@@ -233,6 +233,13 @@ impl HttpClient {
             .with_jitter()
     }
 
+    /// Starts the retry budget afresh (a long-lived client, at each new unit of work).
+    pub fn reset_retry_budget(&self) {
+        self.stats
+            .retries_left
+            .store(self.config.retry_budget, Ordering::Relaxed);
+    }
+
     /// Takes one retry from the run's budget; false when it is spent.
     pub fn take_retry(&self) -> bool {
         self.stats

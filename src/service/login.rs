@@ -209,6 +209,8 @@ async fn answer(
     };
     let (config, idp_name) = (config.clone(), idp.name.clone());
     let (user, issued_at) = (read.user, read.issued_at);
+    let remote = config.store.remote().is_some();
+    let notify = shared.clone();
     let shared = shared.clone();
     let working = logins.working.clone().acquire_owned().await.map_err(|_| {
         ApiError::new(
@@ -237,7 +239,13 @@ async fn answer(
     })
     .await;
     match done {
-        Ok(Ok(reply)) => Ok(axum::Json(reply).into_response()),
+        Ok(Ok(reply)) => {
+            if remote && reply.changes.adds + reply.changes.removes > 0 {
+                // The change waits in the journal: the service's sender takes it to the store.
+                notify.journal.notify_one();
+            }
+            Ok(axum::Json(reply).into_response())
+        }
         Ok(Err(LoginError::BadUser(detail))) => Err(invalid(detail)),
         Ok(Err(e @ LoginError::NotAllowed(..))) => Err(ApiError::new(
             StatusCode::FORBIDDEN,

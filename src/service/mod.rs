@@ -2,7 +2,8 @@
 //!
 //! At start the state is opened and what a previous instance left half-done is closed (runs it
 //! left open are marked interrupted; the journal is finished — for the embedded store each
-//! IdP's apply is its own transaction, so nothing is pending), then the listener is bound, and
+//! IdP's apply is its own transaction, so nothing is pending; a remote store is sent what is
+//! pending at once, and after every login that journals a change), then the listener is bound, and
 //! only then is the service ready. A run starts at once and then on the cron schedule; runs never
 //! overlap (one due while the last is still going is skipped and counted). A failing IdP is
 //! logged and counted and never stops the service. A reload swaps in a new configuration only
@@ -14,6 +15,7 @@
 //! RELOADING, STOPPING, WATCHDOG).
 
 mod http;
+mod journal;
 mod login;
 mod metrics;
 mod notify;
@@ -52,6 +54,8 @@ pub(crate) struct Shared {
     metrics: Metrics,
     ready: AtomicBool,
     logins: login::Logins,
+    /// Notified when a login has journalled changes for a remote store.
+    journal: Notify,
 }
 
 impl Shared {
@@ -97,8 +101,10 @@ impl Service {
         let config = Arc::new(Config::load(config_path, &env)?);
         let recovered = {
             let path = config.daemon.state.clone();
+            let store = config.store.clone();
             tokio::task::spawn_blocking(move || -> Result<_, crate::state::StateError> {
                 let mut state = State::open(&path)?;
+                state.serve_remotely(&store.tenant(), store.remote_stages())?;
                 let interrupted = state.close_interrupted_runs(ACTOR)?;
                 let journal = state.journal_depth()?;
                 Ok((interrupted, journal))
@@ -112,12 +118,22 @@ impl Service {
                 "Runs of a previous instance were interrupted; each IdP they applied committed whole, the rest is applied now."
             );
         }
-        info!(pending, failed, "Journal finished: no entry is in flight.");
+        if config.store.remote().is_some() {
+            info!(
+                pending,
+                failed,
+                store = config.store.kind(),
+                "Journal: sending what is pending to the store."
+            );
+        } else {
+            info!(pending, failed, "Journal finished: no entry is in flight.");
+        }
         let shared = Arc::new(Shared {
             config: RwLock::new(config.clone()),
             metrics: Metrics::new(),
             ready: AtomicBool::new(false),
             logins: login::Logins::new(&config)?,
+            journal: Notify::new(),
         });
         shared.metrics.set_journal(pending, failed);
         shared
@@ -130,6 +146,10 @@ impl Service {
         let (stop, stopped) = watch::channel(false);
         let reloaded = Arc::new(Notify::new());
         let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(journal::send_journal(
+            shared.clone(),
+            stopped.clone(),
+        )));
         let router = http::router(shared.clone());
         let mut http_stop = stopped.clone();
         let mut http_deadline = stopped.clone();

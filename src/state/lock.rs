@@ -55,6 +55,25 @@ pub fn acquire(
     holder: &str,
 ) -> Result<RunLock, LockError> {
     let path = lock_path(state, idp);
+    acquire_at(path, || idp.clone(), wait, holder)
+}
+
+/// Takes the journal's lock: one drain at a time sends a remote store its entries, whichever
+/// process drains (a run, the service after logins). Its file name (`.journal.lock`) is no IdP's.
+pub fn acquire_journal(state: &Path, wait: Duration, holder: &str) -> Result<RunLock, LockError> {
+    let mut folder = state.as_os_str().to_owned();
+    folder.push(".locks");
+    let path = PathBuf::from(folder).join(".journal.lock");
+    let name = || IdpName::parse("journal").expect("a valid name");
+    acquire_at(path, name, wait, holder)
+}
+
+fn acquire_at(
+    path: PathBuf,
+    idp: impl Fn() -> IdpName,
+    wait: Duration,
+    holder: &str,
+) -> Result<RunLock, LockError> {
     let io = |source| LockError::Io {
         path: path.clone(),
         source,
@@ -85,7 +104,7 @@ pub fn acquire(
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
                 return Err(LockError::Held {
-                    idp: idp.clone(),
+                    idp: idp(),
                     waited: wait,
                     holder: if text.trim().is_empty() {
                         "unknown".into()

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use super::{Answer, Change, Op, RemoteStore, StoreError};
 use crate::model::{GroupName, Stage};
 use crate::report::UnresolvedDoc;
-use crate::state::{CachedGroup, OpenEntry, Owner, Settled, State, StateError};
+use crate::state::{CachedGroup, OpenEntry, Owner, Settled, State, StateError, lock};
 
 /// What a drain may do.
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ pub struct DrainOptions<'a> {
     pub drift_interval: Duration,
     /// Write nothing (a dry run): only find what is missing.
     pub dry_run: bool,
+    /// How long to wait for another drain of the same state to finish.
+    pub lock_wait: Duration,
 }
 
 /// What a drain did.
@@ -92,6 +94,16 @@ pub async fn drain<S: RemoteStore>(
 ) -> Result<DrainReport, StoreError> {
     let tenant = store.tenant().to_owned();
     let start = store.requests();
+    let _lock = {
+        let (path, wait) = (options.state.to_owned(), options.lock_wait);
+        let holder = format!("pid {} {}", std::process::id(), options.actor);
+        tokio::task::spawn_blocking(move || lock::acquire_journal(&path, wait, &holder))
+            .await
+            .map_err(|e| StoreError::State(e.to_string()))?
+            .map_err(|e| {
+                StoreError::Unavailable(format!("the journal is being sent by another drain: {e}"))
+            })?
+    };
     let mut state = State::open(options.state)?;
     state.journal_orphans(&tenant)?;
     crate::failpoint!("store::before_drain");

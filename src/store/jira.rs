@@ -306,6 +306,10 @@ impl RemoteStore for JiraStore {
         self.client.requests()
     }
 
+    fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
     fn throttles(&self) -> u64 {
         self.client.throttles()
     }

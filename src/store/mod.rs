@@ -140,6 +140,8 @@ pub trait RemoteStore: Sync {
     async fn push(&self, group: &str, changes: &[Change]) -> Result<Vec<Answer>, StoreError>;
     /// Requests sent so far.
     fn requests(&self) -> u64;
+    /// The HTTPS client, with its counters and retry budget.
+    fn client(&self) -> &crate::client::HttpClient;
     /// Throttled or busy answers so far.
     fn throttles(&self) -> u64;
 }
@@ -163,6 +165,15 @@ impl Store {
             StoreConfig::Scim(c) => Some(Store::Scim(scim::ScimStore::new(c)?)),
             StoreConfig::Jira(c) => Some(Store::Jira(jira::JiraStore::new(c)?)),
         })
+    }
+
+    /// Starts a new drain of a long-lived client: its retry budget afresh.
+    pub fn new_drain(&self) {
+        match self {
+            Store::Odc(s) => s.client().reset_retry_budget(),
+            Store::Scim(s) => s.client().reset_retry_budget(),
+            Store::Jira(s) => s.client().reset_retry_budget(),
+        }
     }
 
     /// Sends the journal's open entries to the store (see [`drain()`]).

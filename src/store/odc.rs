@@ -412,6 +412,10 @@ impl RemoteStore for OdcStore {
         self.client.requests()
     }
 
+    fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
     fn throttles(&self) -> u64 {
         self.client.throttles()
     }

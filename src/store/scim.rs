@@ -349,6 +349,10 @@ impl RemoteStore for ScimStore {
         self.client.requests()
     }
 
+    fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
     fn throttles(&self) -> u64 {
         self.client.throttles()
     }

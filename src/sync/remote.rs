@@ -75,6 +75,7 @@ impl RemoteRun {
             create_groups: remote.create_groups,
             drift_interval: remote.drift_interval,
             dry_run: self.dry_run,
+            lock_wait: config.daemon.run_wait,
         }
     }
 

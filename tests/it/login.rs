@@ -32,7 +32,7 @@ pub(crate) fn key() -> SigningKey {
 /// `issuer` with audience `corp-app` and `auto_create = false`, and the login-only IdP `okta`
 /// (same issuer, audience `okta-app`, groups in `GroupsClaim` joined by `;`) mapped onto qa's
 /// Testers.
-fn env(issuer: &str) -> Env {
+pub(crate) fn env(issuer: &str) -> Env {
     let env = Env::new();
     let daemon = "listen = \"127.0.0.1:0\"\nschedule = \"0 0 0 1 1 *\"\nwebhook_token_file = \"hook.token\"\n";
     let config = CONFIG.replacen("[daemon]\n", &format!("[daemon]\n{daemon}"), 1);

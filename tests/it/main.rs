@@ -50,6 +50,7 @@ mod service;
 mod shortcut;
 mod slapd;
 mod store_jira;
+mod store_login;
 mod store_odc;
 mod store_scim;
 mod stores;
