@@ -9,7 +9,32 @@ pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
     println!("  state: {}", config.daemon.state.display());
     let stages: Vec<&str> = config.daemon.stages.iter().map(|s| s.as_str()).collect();
     println!("  stages: {}", stages.join(", "));
-    println!("  store: {}", config.store.kind());
+    match config.store.remote() {
+        None => println!("  store: embedded"),
+        Some(remote) => {
+            let served: Vec<&str> = remote.stages.iter().map(|s| s.as_str()).collect();
+            println!(
+                "  store: {} ({}), serving {}",
+                config.store.kind(),
+                config.store.tenant(),
+                served.join(", ")
+            );
+            let mut elsewhere: Vec<&str> = config
+                .mappings
+                .iter()
+                .filter(|m| !config.store.serves_remotely(&m.stage))
+                .map(|m| m.stage.as_str())
+                .collect();
+            elsewhere.sort_unstable();
+            elsewhere.dedup();
+            for stage in elsewhere {
+                println!(
+                    "  WARNING: stage {stage} is mapped but the {} store does not serve it: its memberships stay in the embedded store only",
+                    config.store.kind()
+                );
+            }
+        }
+    }
     println!(
         "  {} IdPs, {} mappings, {} declared groups, {} apps in the role catalogue",
         config.idps.len(),
@@ -73,7 +98,62 @@ pub async fn run(config: &Config, connect: bool) -> anyhow::Result<u8> {
             }
         }
     }
+    if connect && !check_store(config).await {
+        failed = true;
+    }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// Authenticates to the remote store and finds every remote group the mappings and declared
+/// groups need; false when that fails or a group is missing (and would not be created).
+async fn check_store(config: &Config) -> bool {
+    let Some(remote) = config.store.remote() else {
+        return true;
+    };
+    let store = match crate::store::Store::build(&config.store) {
+        Ok(Some(store)) => store,
+        Ok(None) => return true,
+        Err(e) => {
+            println!("  store {}: FAILED: {e}", config.store.kind());
+            return false;
+        }
+    };
+    let mut groups: Vec<(crate::model::Stage, String)> = config
+        .mappings
+        .iter()
+        .map(|m| (m.stage.clone(), m.group.as_str().to_owned()))
+        .chain(
+            config
+                .groups
+                .iter()
+                .map(|g| (g.stage.clone(), g.name.as_str().to_owned())),
+        )
+        .filter(|(stage, _)| config.store.serves_remotely(stage))
+        .collect();
+    groups.sort();
+    groups.dedup_by(|a, b| {
+        a.0 == b.0
+            && crate::model::normalise_group_name(&a.1) == crate::model::normalise_group_name(&b.1)
+    });
+    match store.check(&groups).await {
+        Ok(lines) => {
+            let missing = lines.iter().any(|l| l.contains("NOT FOUND"));
+            for line in &lines {
+                println!("  store {}: {line}", config.store.kind());
+            }
+            if missing && remote.create_groups {
+                println!(
+                    "  store {}: missing groups are created at the next run (create_groups = true)",
+                    config.store.kind()
+                );
+            }
+            !missing || remote.create_groups
+        }
+        Err(e) => {
+            println!("  store {}: FAILED: {e}", config.store.kind());
+            false
+        }
+    }
 }
 
 /// What kind of identifier an attribute or claim holds, when we know it.

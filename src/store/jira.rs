@@ -157,22 +157,12 @@ impl RemoteStore for JiraStore {
     }
 
     async fn check(&self) -> Result<String, StoreError> {
-        let me = self.get_ok(self.url("/myself", &[])?).await;
-        match me {
-            Ok(_) => Ok(format!(
-                "jira {}: authenticated as {}",
-                self.site, self.email
-            )),
-            // Some sites deny /myself to API tokens without browse rights; groups still tell.
-            Err(StoreError::GroupGone(_)) => {
-                self.groups(&[("maxResults", "1")]).await?;
-                Ok(format!(
-                    "jira {}: authenticated as {}",
-                    self.site, self.email
-                ))
-            }
-            Err(e) => Err(e),
-        }
+        // Listing groups needs the same rights as managing them, and proves the token.
+        self.groups(&[("maxResults", "1")]).await?;
+        Ok(format!(
+            "jira {}: authenticated as {}",
+            self.site, self.email
+        ))
     }
 
     async fn find_group(

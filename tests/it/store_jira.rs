@@ -112,3 +112,44 @@ fn drift_is_corrected_for_what_idpsync_owns_only() {
             .contains(&"zed@example.com".to_owned())
     );
 }
+
+#[test]
+fn check_connect_authenticates_and_finds_every_group() {
+    let jira = FakeJira::start(EMAIL, TOKEN);
+    let env = env_for(&jira, &["ana"]);
+    let out = env.run(&["check", "--connect"]);
+    out.expect(1);
+    assert!(
+        out.stdout.contains("group production/People: NOT FOUND"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("stage qa is mapped but the jira store does not serve it"),
+        "{}",
+        out.stdout
+    );
+    jira.add_group("People");
+    let out = env.run(&["check", "--connect"]);
+    out.expect(0);
+    assert!(
+        out.stdout.contains("authenticated as admin@example.com"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("group production/People: found"),
+        "{}",
+        out.stdout
+    );
+    std::fs::write(env.path("jira.token"), "wrong-token").unwrap();
+    let out = env.run(&["check", "--connect"]);
+    out.expect(1);
+    assert!(
+        out.stdout.contains("refused the credentials"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("wrong-token") && !out.stderr.contains("wrong-token"));
+}
