@@ -21,6 +21,10 @@
 //! service, `apply::paused` (an apply that paused for a waiting writer has committed its part
 //! and handed its turn on) `login::before_turn` (a login planned, about to queue for its
 //! write) and `login::before_commit` (its write done, not committed; `return` fails the commit).
+//! Sending the journal to a remote store: `store::before_drain` (a drain begins; the run's second
+//! one follows its applies, so the journal is written and nothing sent), `store::before_push` (a
+//! batch marked sending, not sent), `store::after_push` (sent, its outcome not recorded) and
+//! `store::mid_batch` (a batch recorded, the next not sent).
 
 #[cfg(all(feature = "failpoints", not(debug_assertions)))]
 compile_error!(

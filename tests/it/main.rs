@@ -22,6 +22,9 @@
 //! - `systemd`: the unit verifies and is hardened; the example configuration checks.
 //! - `graph`, `okta`, with `cloud`: the Entra ID and Okta IdPs against the fake servers of the
 //!   `fakes` crate.
+//! - `store_scim`, `store_odc`, `store_jira`, with `stores`: the remote group stores against the
+//!   fakes; `store_login`: logins reaching a remote store through the service; `crash_store`: the
+//!   binary SIGKILLed at each step of sending the journal, and a seeded random kill test.
 //! - `ad`, with `fake_ad`: the LDAP IdP in Active Directory mode against a fake AD (ldap3_proto).
 
 mod ad;
@@ -33,6 +36,7 @@ mod cloud;
 mod common;
 mod crash;
 mod crash_pause;
+mod crash_store;
 mod cut_proxy;
 mod declared;
 mod fake_ad;
