@@ -15,7 +15,8 @@
 //! | [`client`] | outbound HTTPS: TLS options, retries with backoff, per-run retry budget | log a header or a body |
 //! | [`login`] | an ID token at sign-in → verified claims (user, groups or an overage) | trust a claim before the signature |
 //! | [`source`] | reading IdPs into checked directories, complete or failed | write state |
-//! | [`state`] | the SQLite file: store, baselines, audit, runs | decide what changes |
+//! | [`state`] | the SQLite file: store (the mirror of a remote one), journal, baselines, audit, runs | decide what changes |
+//! | [`store`] | the remote group stores (ODC, SCIM, Jira) and the drain that sends them the journal | decide what changes |
 //! | [`sync`] | `sync_once`: the one place I/O meets the core | hold a store transaction while reading IdPs |
 //! | [`service`] | `idpsync run`: schedule, signals, sd_notify, HTTP (read API, health, metrics) | decide what changes |
 //! | [`report`] | the reconcile document (JSON and text) | change anything |

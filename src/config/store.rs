@@ -35,8 +35,11 @@ pub struct RemoteConfig {
     pub stages: Vec<Stage>,
     /// Create a group the store lacks instead of marking its mappings `remote_group_not_found`.
     pub create_groups: bool,
-    /// Requests a minute this client sends at most (ODC allows an organisation 100).
-    pub requests_per_minute: u32,
+    /// Requests this client sends at most in any `rate_window` (ODC allows an organisation 100
+    /// a minute).
+    pub rate_limit: u32,
+    /// The window of `rate_limit` (a minute by default).
+    pub rate_window: Duration,
     /// How often the store's real membership is re-read to find drift (daily by default).
     pub drift_interval: Duration,
     /// Connection, timeouts and retries.
@@ -177,7 +180,7 @@ pub(super) fn read_store(
                 .ok_or_else(|| s.entry_error("a scim store needs token_file"))?;
             let max_ops_per_patch = bounded(s, "max_ops_per_patch", 100, 10_000)?;
             let stages = stage_list(s, stages)?;
-            let remote = remote(s, dir, stages, 600)?;
+            let remote = remote(s, dir, stages, 1200)?;
             Ok(StoreConfig::Scim(ScimConfig {
                 url,
                 token,
@@ -215,7 +218,12 @@ fn remote(
     default_rate: u64,
 ) -> Result<RemoteConfig, ConfigError> {
     let create_groups = s.boolean("create_groups")?.is_some_and(|v| v.value);
-    let requests_per_minute = bounded(s, "requests_per_minute", default_rate as usize, 1_000_000)?;
+    let rate_limit = bounded(s, "rate_limit", default_rate as usize, 1_000_000)?;
+    let rate_window = match s.duration("rate_window")? {
+        Some(d) if !d.value.is_zero() => d.value,
+        Some(d) => return Err(s.error_from("rate_window", &d.origin, "must be longer than 0")),
+        None => Duration::from_secs(60),
+    };
     let drift_interval = match s.duration("drift_interval")? {
         Some(d) => d.value,
         None => Duration::from_secs(24 * 3600),
@@ -223,7 +231,8 @@ fn remote(
     Ok(RemoteConfig {
         stages,
         create_groups,
-        requests_per_minute: requests_per_minute as u32,
+        rate_limit: rate_limit as u32,
+        rate_window,
         drift_interval,
         http: http::read(s, dir)?,
     })

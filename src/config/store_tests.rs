@@ -62,7 +62,8 @@ fn an_odc_store_keeps_its_environments_and_budget() {
         .map(|(s, k)| (s.as_str(), k.as_str()))
         .collect();
     assert_eq!(envs, [("production", "env-p"), ("qa", "env-q")]);
-    assert_eq!(odc.remote.requests_per_minute, 100);
+    assert_eq!(odc.remote.rate_limit, 100);
+    assert_eq!(odc.remote.rate_window, std::time::Duration::from_secs(60));
     assert_eq!(odc.batch_size, 100);
     assert!(
         !format!("{config:?}").contains(TOKEN.1),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{debug, error};
 
-use super::{ACTOR, Shared};
+use super::Shared;
 use crate::config::Config;
 use crate::store::{DrainOptions, Store};
 
@@ -33,7 +33,7 @@ pub(super) async fn send_journal(shared: Arc<Shared>, mut stop: watch::Receiver<
             store.new_drain();
             let options = DrainOptions {
                 state: &config.daemon.state,
-                actor: ACTOR,
+                actor: "login",
                 negative_since: crate::state::unix_millis() - 60_000,
                 drift: false,
                 full: false,

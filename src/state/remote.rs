@@ -534,4 +534,45 @@ impl State {
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
+
+    /// When the requests of `tenant`'s last drains were sent (Unix milliseconds).
+    pub fn remote_budget(&self, tenant: &str) -> Result<Vec<i64>, StateError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT sent FROM remote_budget WHERE tenant = ?1",
+                [tenant],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(text
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
+    }
+
+    /// Keeps when `tenant`'s recent requests were sent, for the next drain's budget.
+    pub fn set_remote_budget(&mut self, tenant: &str, sent: &[i64]) -> Result<(), StateError> {
+        let text = serde_json::to_string(sent).expect("numbers serialise");
+        self.conn
+            .execute(
+                "INSERT INTO remote_budget (tenant, sent) VALUES (?1, ?2)
+                 ON CONFLICT DO UPDATE SET sent = excluded.sent",
+                params![tenant, text],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Names the journal's new entries (the triggers cannot know who wrote them) after the run,
+    /// or the logins, whose drain first sees them.
+    pub fn journal_claim(&mut self, tenant: &str, by: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "UPDATE journal SET run_id = ?2 WHERE tenant = ?1 AND run_id = ''",
+                params![tenant, by],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
 }

@@ -336,6 +336,12 @@ CREATE TABLE remote_members (
     owner       TEXT NOT NULL,
     PRIMARY KEY (tenant, group_id, remote_user)
 ) WITHOUT ROWID;
+-- Per store tenant, when its last requests were sent (Unix milliseconds, a JSON array): the
+-- request budget holds across processes, so a run right after another does not overrun it.
+CREATE TABLE remote_budget (
+    tenant      TEXT PRIMARY KEY,
+    sent        TEXT NOT NULL
+) WITHOUT ROWID;
 "#,
 ];
 

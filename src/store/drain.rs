@@ -105,14 +105,42 @@ pub async fn drain<S: RemoteStore>(
             })?
     };
     let mut state = State::open(options.state)?;
+    store.budget().remember(&state.remote_budget(&tenant)?);
+    let result = drain_in(store, &mut state, options).await;
+    state.set_remote_budget(&tenant, &store.budget().sent())?;
+    let mut report = result?;
+    report.requests = store.requests() - start;
+    if report.pushed + report.failed + report.drift > 0 || !report.unresolved.is_empty() {
+        info!(
+            store = store.kind(),
+            pushed = report.pushed,
+            failed = report.failed,
+            drift = report.drift,
+            unresolved = report.unresolved.len(),
+            requests = report.requests,
+            "Journal sent to the store."
+        );
+    }
+    Ok(report)
+}
+
+/// [`drain`] with the state open and the budget loaded.
+async fn drain_in<S: RemoteStore>(
+    store: &S,
+    state: &mut State,
+    options: &DrainOptions<'_>,
+) -> Result<DrainReport, StoreError> {
+    let tenant = store.tenant().to_owned();
+    let by = options.actor.strip_prefix("run:").unwrap_or(options.actor);
+    state.journal_claim(&tenant, by)?;
     state.journal_orphans(&tenant)?;
     crate::failpoint!("store::before_drain");
     let mut report = DrainReport::default();
-    send_open(store, &mut state, options, &mut report).await?;
+    send_open(store, state, options, &mut report).await?;
     if store.lists_members() && options.drift {
-        report.drift = drift(store, &mut state, options).await?;
+        report.drift = drift(store, state, options).await?;
         if report.drift > 0 {
-            send_open(store, &mut state, options, &mut report).await?;
+            send_open(store, state, options, &mut report).await?;
         }
     }
     report.unresolved = state
@@ -130,18 +158,6 @@ pub async fn drain<S: RemoteStore>(
         .unresolved
         .sort_by(|a, b| (&a.stage, &a.group, &a.user).cmp(&(&b.stage, &b.group, &b.user)));
     report.unresolved.dedup();
-    report.requests = store.requests() - start;
-    if report.pushed + report.failed + report.drift > 0 || !report.unresolved.is_empty() {
-        info!(
-            store = store.kind(),
-            pushed = report.pushed,
-            failed = report.failed,
-            drift = report.drift,
-            unresolved = report.unresolved.len(),
-            requests = report.requests,
-            "Journal sent to the store."
-        );
-    }
     Ok(report)
 }
 

@@ -53,7 +53,7 @@ impl JiraStore {
             email: config.email.clone(),
             token: config.api_token.clone(),
             client: HttpClient::new(&config.remote.http).map_err(StoreError::Invalid)?,
-            budget: Budget::per_minute(config.remote.requests_per_minute),
+            budget: Budget::new(config.remote.rate_limit, config.remote.rate_window),
         })
     }
 
@@ -298,6 +298,10 @@ impl RemoteStore for JiraStore {
 
     fn client(&self) -> &HttpClient {
         &self.client
+    }
+
+    fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     fn throttles(&self) -> u64 {

@@ -10,7 +10,7 @@
 pub mod drain;
 pub mod jira;
 pub mod odc;
-mod pacing;
+pub mod pacing;
 pub mod scim;
 
 use std::collections::BTreeMap;
@@ -142,6 +142,8 @@ pub trait RemoteStore: Sync {
     fn requests(&self) -> u64;
     /// The HTTPS client, with its counters and retry budget.
     fn client(&self) -> &crate::client::HttpClient;
+    /// The request budget.
+    fn budget(&self) -> &pacing::Budget;
     /// Throttled or busy answers so far.
     fn throttles(&self) -> u64;
 }

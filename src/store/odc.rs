@@ -78,7 +78,7 @@ impl OdcStore {
             identity_provider: config.identity_provider_key.clone(),
             batch: config.batch_size,
             client: HttpClient::new(&config.remote.http).map_err(StoreError::Invalid)?,
-            budget: Budget::per_minute(config.remote.requests_per_minute),
+            budget: Budget::new(config.remote.rate_limit, config.remote.rate_window),
             tokens: OnceCell::new(),
         })
     }
@@ -414,6 +414,10 @@ impl RemoteStore for OdcStore {
 
     fn client(&self) -> &HttpClient {
         &self.client
+    }
+
+    fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     fn throttles(&self) -> u64 {

@@ -1,10 +1,12 @@
-//! The request budget of a remote store: at most `requests_per_minute` in any minute, counted
-//! by this client (ODC allows an organisation 100 a minute and documents no `Retry-After`), and
-//! the wait a throttled answer asks for: `Retry-After`, else Jira's `X-RateLimit-Reset`.
+//! The request budget of a remote store: at most `rate_limit` requests in any `rate_window`,
+//! counted by this client (ODC allows an organisation 100 a minute and documents no
+//! `Retry-After`), and the wait a throttled answer asks for: `Retry-After`, else Jira's
+//! `X-RateLimit-Reset`.
 //!
 //! The budget is a sliding log of send times rather than a token bucket: a bucket refilling at
-//! the same rate lets a full burst and a minute's refill through in one minute, which a store
-//! counting fixed minutes answers with 429s.
+//! the same rate lets a full burst and a window's refill through in one window, which a store
+//! counting fixed windows answers with 429s. A slot frees 2 % after its window ends, so that
+//! requests arriving a little later than they left never crowd into one of the store's windows.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -21,15 +23,55 @@ pub struct Budget {
     limit: usize,
     window: Duration,
     sent: Mutex<VecDeque<Instant>>,
+    /// Whether an earlier process's requests were counted in already (once per budget).
+    remembered: std::sync::atomic::AtomicBool,
 }
 
 impl Budget {
-    /// `per_minute` requests a minute.
-    pub fn per_minute(per_minute: u32) -> Budget {
+    /// At most `limit` requests in any `window`.
+    pub fn new(limit: u32, window: Duration) -> Budget {
         Budget {
-            limit: per_minute.max(1) as usize,
-            window: Duration::from_secs(60),
+            limit: limit.max(1) as usize,
+            window: window + window / 50,
             sent: Mutex::new(VecDeque::new()),
+            remembered: Default::default(),
+        }
+    }
+
+    /// When the requests in the current window were sent (Unix milliseconds), to be kept for the
+    /// next process.
+    pub fn sent(&self) -> Vec<i64> {
+        let (now, now_ms) = (Instant::now(), crate::state::unix_millis());
+        let sent = self.sent.lock().expect("no panics while held");
+        sent.iter()
+            .filter(|&&t| now.duration_since(t) < self.window)
+            .map(|&t| now_ms - now.duration_since(t).as_millis() as i64)
+            .collect()
+    }
+
+    /// Counts requests another process sent at these times (Unix milliseconds) as this
+    /// budget's own; only the first call counts (later ones would count this process's twice).
+    pub fn remember(&self, sent: &[i64]) {
+        if self
+            .remembered
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let (now, now_ms) = (Instant::now(), crate::state::unix_millis());
+        let mut log = self.sent.lock().expect("no panics while held");
+        let mut earlier: Vec<Instant> = sent
+            .iter()
+            .filter_map(|&t| {
+                let ago = Duration::from_millis(now_ms.saturating_sub(t).max(0) as u64);
+                (ago < self.window).then(|| now.checked_sub(ago)).flatten()
+            })
+            .collect();
+        earlier.sort();
+        for t in earlier.into_iter().rev() {
+            if log.front().is_none_or(|&f| t <= f) {
+                log.push_front(t);
+            }
         }
     }
 
@@ -81,7 +123,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn no_minute_holds_more_than_the_limit() {
-        let budget = Budget::per_minute(3);
+        let budget = Budget::new(3, Duration::from_secs(50));
         let start = Instant::now();
         let mut times = Vec::new();
         for _ in 0..7 {
@@ -91,7 +133,7 @@ mod tests {
         for (i, t) in times.iter().enumerate() {
             let in_window = times[i..]
                 .iter()
-                .filter(|&&u| u - *t < Duration::from_secs(60))
+                .filter(|&&u| u - *t < Duration::from_secs(50))
                 .count();
             assert!(in_window <= 3, "{times:?}");
         }
@@ -100,7 +142,26 @@ mod tests {
             Duration::ZERO,
             "a burst up to the limit waits not"
         );
-        assert_eq!(times[3], Duration::from_secs(60));
+        assert_eq!(
+            times[3],
+            Duration::from_secs(51),
+            "a slot frees 2 % after its window"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_of_an_earlier_process_count() {
+        let earlier = Budget::new(2, Duration::from_secs(60));
+        earlier.ready().await;
+        earlier.ready().await;
+        let kept = earlier.sent();
+        assert_eq!(kept.len(), 2);
+        let next = Budget::new(2, Duration::from_secs(60));
+        next.remember(&kept);
+        assert!(
+            next.take(Instant::now()).is_err(),
+            "the window is full already"
+        );
     }
 
     #[test]
@@ -108,12 +169,13 @@ mod tests {
         let mut headers = HeaderMap::new();
         let at = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
         headers.insert("x-ratelimit-reset", at.parse().unwrap());
-        let wait = Budget::per_minute(1)
+        let wait = Budget::new(1, Duration::from_secs(60))
             .wait_after(StatusCode::TOO_MANY_REQUESTS, &headers)
             .unwrap();
         assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30));
         headers.insert("retry-after", "2".parse().unwrap());
-        let wait = Budget::per_minute(1).wait_after(StatusCode::TOO_MANY_REQUESTS, &headers);
+        let wait = Budget::new(1, Duration::from_secs(60))
+            .wait_after(StatusCode::TOO_MANY_REQUESTS, &headers);
         assert_eq!(wait, Some(Duration::from_secs(2)));
     }
 }

@@ -55,7 +55,7 @@ impl ScimStore {
             token: config.token.clone(),
             max_ops: config.max_ops_per_patch,
             client: HttpClient::new(&config.remote.http).map_err(StoreError::Invalid)?,
-            budget: Budget::per_minute(config.remote.requests_per_minute),
+            budget: Budget::new(config.remote.rate_limit, config.remote.rate_window),
         })
     }
 
@@ -351,6 +351,10 @@ impl RemoteStore for ScimStore {
 
     fn client(&self) -> &HttpClient {
         &self.client
+    }
+
+    fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     fn throttles(&self) -> u64 {

@@ -13,6 +13,7 @@
 //! | the core's input and the plan | [`planning`] (with [`world`]) |
 //! | the checked apply per IdP, the run history | [`apply`] |
 //! | the reconcile document | [`document`] |
+//! | a remote store: the journal finished first, missing groups, the changes sent after | [`remote`] |
 //! | a login: the same steps for one user, without a run | [`login`] |
 
 mod apply;

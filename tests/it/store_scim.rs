@@ -142,6 +142,7 @@ fn throttling_is_waited_out_and_a_rejection_fails_only_its_change() {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["op"], "add");
     assert_eq!(failed[0]["user"], "ben@example.com");
+    assert_eq!(failed[0]["run_id"], doc["run_id"], "the run that journalled it");
     let error = failed[0]["error"].as_str().unwrap();
     assert!(error.contains("scimType"), "{error}");
     let audit = env.run(&["audit", "--user", "ben@example.com", "--output", "json"]);
