@@ -7,7 +7,9 @@
 //! Adds go as one `add` operation; removes as RFC 7644 filter-path `remove` operations
 //! (`members[value eq "…"]`), never the bare `members` path that empties a group. Users are
 //! listed page by page into the cache when many are unknown, else found one by one with
-//! `filter=userName eq "…"`. 200 and 204 both mean done; `scimType` is kept in errors.
+//! `filter=userName eq "…"`. 200 and 204 both mean done; `scimType` is kept in errors. Where
+//! `/ServiceProviderConfig` says groups are versioned (ETags), each PATCH carries `If-Match` with
+//! the version just read, and a 412 reads it again and retries.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +37,9 @@ pub struct ScimStore {
     max_ops: usize,
     client: HttpClient,
     budget: Budget,
+    /// Whether the server versions groups (`etag.supported` in `/ServiceProviderConfig`), read
+    /// once: PATCHes then carry `If-Match`, and a 412 reads the version again.
+    etags: tokio::sync::OnceCell<bool>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +61,7 @@ impl ScimStore {
             max_ops: config.max_ops_per_patch,
             client: HttpClient::new(&config.remote.http).map_err(StoreError::Invalid)?,
             budget: Budget::new(config.remote.rate_limit, config.remote.rate_window),
+            etags: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -74,6 +80,17 @@ impl ScimStore {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Response, StoreError> {
+        self.call_if(method, url, body, None).await
+    }
+
+    /// [`ScimStore::call`] with an `If-Match` version.
+    async fn call_if(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        version: Option<&str>,
+    ) -> Result<Response, StoreError> {
         let what = format!("{method} {}", url.path());
         let response = self
             .client
@@ -83,6 +100,9 @@ impl ScimStore {
                     .request(method.clone(), url.clone())
                     .bearer_auth(self.token.expose_secret())
                     .header(reqwest::header::ACCEPT, SCIM_JSON);
+                if let Some(version) = version {
+                    request = request.header(reqwest::header::IF_MATCH, version);
+                }
                 if let Some(body) = body {
                     request = request
                         .header(reqwest::header::CONTENT_TYPE, SCIM_JSON)
@@ -101,6 +121,52 @@ impl ScimStore {
             return Err(failure(&response));
         }
         Ok(response.json()?)
+    }
+
+    /// The server's configuration, once: whether it versions groups.
+    async fn etags(&self) -> Result<bool, StoreError> {
+        self.etags
+            .get_or_try_init(|| async {
+                let url = self.url("/ServiceProviderConfig", &[])?;
+                let response = self.call(Method::GET, url, None).await?;
+                if !response.status.is_success() {
+                    // A server without discovery is served the plain way.
+                    return Ok(false);
+                }
+                let config: Value = response.json()?;
+                Ok(config
+                    .pointer("/etag/supported")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false))
+            })
+            .await
+            .copied()
+    }
+
+    /// The group's current version (its `ETag`, else `meta.version`).
+    async fn version(&self, group: &str) -> Result<Option<String>, StoreError> {
+        let url = self.url(
+            &format!("/Groups/{}", encode(group)),
+            &[("excludedAttributes", "members")],
+        )?;
+        let response = self.call(Method::GET, url, None).await?;
+        match response.status {
+            StatusCode::NOT_FOUND => Err(StoreError::GroupGone(failure(&response).to_string())),
+            s if s.is_success() => {
+                let header = response
+                    .headers
+                    .get(reqwest::header::ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let meta = response
+                    .json::<Value>()?
+                    .pointer("/meta/version")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                Ok(header.or(meta))
+            }
+            _ => Err(failure(&response)),
+        }
     }
 
     /// Every user, page by page: userName (lower-cased) → id.
@@ -334,7 +400,24 @@ impl RemoteStore for ScimStore {
             "Operations": operations,
         });
         let url = self.url(&format!("/Groups/{}", encode(group)), &[])?;
-        let response = self.call(Method::PATCH, url, Some(&body)).await?;
+        let etags = self.etags().await?;
+        let mut attempts = 0;
+        let response = loop {
+            let version = if etags {
+                self.version(group).await?
+            } else {
+                None
+            };
+            let response = self
+                .call_if(Method::PATCH, url.clone(), Some(&body), version.as_deref())
+                .await?;
+            attempts += 1;
+            // Changed between our read of its version and the PATCH: read it again.
+            if response.status == StatusCode::PRECONDITION_FAILED && attempts < 5 {
+                continue;
+            }
+            break response;
+        };
         match response.status {
             s if s.is_success() => Ok(vec![Answer::Done; changes.len()]),
             // A 404 names what is missing: the group (its cached id is stale) or a user.

@@ -53,6 +53,7 @@ mod scenario;
 mod service;
 mod shortcut;
 mod slapd;
+mod store_demo;
 mod store_jira;
 mod store_login;
 mod store_odc;

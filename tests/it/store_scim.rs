@@ -142,7 +142,10 @@ fn throttling_is_waited_out_and_a_rejection_fails_only_its_change() {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["op"], "add");
     assert_eq!(failed[0]["user"], "ben@example.com");
-    assert_eq!(failed[0]["run_id"], doc["run_id"], "the run that journalled it");
+    assert_eq!(
+        failed[0]["run_id"], doc["run_id"],
+        "the run that journalled it"
+    );
     let error = failed[0]["error"].as_str().unwrap();
     assert!(error.contains("scimType"), "{error}");
     let audit = env.run(&["audit", "--user", "ben@example.com", "--output", "json"]);
@@ -305,4 +308,27 @@ fn cli_membership_edits_are_refused_for_a_remote_stage() {
     ])
     .expect(0);
     assert_eq!(read(&scim.counts().requests), 0);
+}
+
+#[test]
+fn a_server_with_etags_gets_if_match_on_every_patch() {
+    let scim = FakeScim::start(TOKEN);
+    scim.switch(|s| s.etag = true);
+    scim.add_group("People");
+    for u in ["ana", "ben"] {
+        scim.add_user(&format!("{u}@example.com"));
+    }
+    let env = env_for(&scim, &["ana"]);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    write_people(&env, &["ben"]);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(scim.members_of("People"), ["ben@example.com"]);
+    assert_eq!(read(&scim.counts().patches), 2);
+    assert_eq!(
+        read(&scim.counts().group_gets),
+        2,
+        "each PATCH read the group's version first"
+    );
 }
