@@ -36,7 +36,7 @@ pub async fn run(cli: &Cli, progress: crate::progress::ProgressFn<'_>) -> anyhow
         Command::Run => crate::service::run(&cli.config).await,
         Command::Check { connect } => check::run(&load(&cli.config)?, *connect).await,
         Command::Plan(args) => plan::plan(&load(&cli.config)?, args, progress).await,
-        Command::Apply { plan } => plan::apply(&load(&cli.config)?, plan),
+        Command::Apply { plan } => plan::apply(&load(&cli.config)?, plan).await,
         Command::Status { output } => ops::status(&load(&cli.config)?, *output),
         Command::Audit(args) => ops::audit(&load(&cli.config)?, args),
         Command::Journal(command) => ops::journal(&load(&cli.config)?, command),

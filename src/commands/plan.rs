@@ -54,7 +54,7 @@ pub async fn plan(
 }
 
 /// Applies a saved plan exactly, holding the run locks of its IdPs.
-pub fn apply(config: &Config, path: &Path) -> anyhow::Result<u8> {
+pub async fn apply(config: &Config, path: &Path) -> anyhow::Result<u8> {
     let saved = SavedPlan::read(path)?;
     let holder = format!(
         "pid {} apply of plan {}",
@@ -70,7 +70,13 @@ pub fn apply(config: &Config, path: &Path) -> anyhow::Result<u8> {
             &holder,
         )?);
     }
-    let applied = saved.apply(config, &format!("cli:{}", unix_user()))?;
+    let actor = format!("cli:{}", unix_user());
+    // A remote store's stages are journalled from this write on.
+    crate::state::State::open(&config.daemon.state)?
+        .serve_remotely(&config.store.tenant(), config.store.remote_stages())?;
+    let applied = saved.apply(config, &actor)?;
+    drop(locks);
+    let store = crate::sync::RemoteRun::send(config, &actor).await;
     let dropped = if applied.dropped.is_empty() {
         String::new()
     } else {
@@ -91,6 +97,19 @@ pub fn apply(config: &Config, path: &Path) -> anyhow::Result<u8> {
             "Not applied: idp {} could not be read when the plan was made: {}",
             failed.idp, failed.error
         );
+    }
+    if let Some(store) = &store {
+        println!(
+            "Store {}: {} changes sent in {} requests, {} rejected (see `idpsync journal list`).",
+            store.kind, store.pushed, store.requests, store.failed
+        );
+        if let Some(error) = &store.error {
+            println!(
+                "FAILED store {}: {error}; the changes wait in the journal for the next run.",
+                store.kind
+            );
+            return Ok(if saved.plan.exit_code() == 3 { 3 } else { 1 });
+        }
     }
     // The same precedence as the run that made the plan: 3 if anything was refused, 1 if anything failed.
     Ok(saved.plan.exit_code())

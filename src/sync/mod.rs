@@ -44,7 +44,7 @@ use apply::{ApplyContext, ApplyResult, apply_plan, external_ids_of};
 use document::to_report;
 use prepare::Prepare;
 use read::Read;
-use remote::RemoteRun;
+pub use remote::RemoteRun;
 
 /// What the caller asks of a run.
 #[derive(Debug, Clone, Default)]

@@ -17,7 +17,7 @@ use crate::state::{State, StateError};
 use crate::store::{DrainOptions, DrainReport, Store};
 
 /// The remote store of a run, and what it has done so far.
-pub(super) struct RemoteRun {
+pub struct RemoteRun {
     store: Store,
     started: i64,
     actor: String,
@@ -139,6 +139,41 @@ impl RemoteRun {
             }
         }
         report.store = Some(self.doc);
+    }
+
+    /// Sends what was journalled outside a run (a saved plan's apply): no plan, no drift.
+    pub async fn send(config: &Config, actor: &str) -> Option<StoreDoc> {
+        let store = match Store::build(&config.store) {
+            Ok(Some(store)) => store,
+            Ok(None) => return None,
+            Err(e) => {
+                return Some(StoreDoc {
+                    kind: config.store.kind().to_owned(),
+                    error: Some(e.to_string()),
+                    ..StoreDoc::default()
+                });
+            }
+        };
+        let mut run = RemoteRun {
+            store,
+            started: crate::state::unix_millis(),
+            actor: actor.to_owned(),
+            full: false,
+            dry_run: false,
+            doc: StoreDoc {
+                kind: config.store.kind().to_owned(),
+                ..StoreDoc::default()
+            },
+        };
+        let options = DrainOptions {
+            drift: false,
+            ..run.options(config)
+        };
+        match run.store.drain(&options).await {
+            Ok(report) => run.add(&report),
+            Err(e) => run.failed(e.to_string()),
+        }
+        Some(run.doc)
     }
 
     fn add(&mut self, report: &DrainReport) {

@@ -332,3 +332,25 @@ fn a_server_with_etags_gets_if_match_on_every_patch() {
         "each PATCH read the group's version first"
     );
 }
+
+#[test]
+fn an_applied_saved_plan_reaches_the_store() {
+    let scim = FakeScim::start(TOKEN);
+    scim.add_group("People");
+    scim.add_user("ana@example.com");
+    let env = env_for(&scim, &["ana"]);
+    env.run(&["plan", "--out", "plan.json"]).expect(0);
+    assert!(
+        scim.members_of("People").is_empty(),
+        "a plan writes nothing"
+    );
+    let out = env.run(&["apply", "plan.json"]);
+    out.expect(0);
+    assert!(
+        out.stdout.contains("Store scim: 1 changes sent"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(scim.members_of("People"), ["ana@example.com"]);
+    assert_eq!(journal_depth(&env), (0, 0));
+}
