@@ -255,6 +255,15 @@ fn environments(s: &mut Section<'_>, known: &[Stage]) -> Result<Vec<(Stage, Stri
                 format!("stage {name:?} needs an environment key"),
             ));
         }
+        if out.iter().any(|(_, k): &(Stage, String)| k == key.trim()) {
+            return Err(s.error_from(
+                "stages",
+                &table.origin,
+                format!(
+                    "two stages name environment {key:?}: each stage is its own ODC environment"
+                ),
+            ));
+        }
         out.push((stage, key.trim().to_owned()));
     }
     if out.is_empty() {
@@ -277,6 +286,13 @@ fn stage_list(s: &mut Section<'_>, known: &[Stage]) -> Result<Vec<Stage>, Config
     }
     if out.is_empty() {
         return Err(s.error_from("stages", &list.origin, "at least one stage is needed"));
+    }
+    if out.len() > 1 {
+        return Err(s.error_from(
+            "stages",
+            &list.origin,
+            "this store has no stages of its own: two stages would share its groups, and a removal in one would take access the other grants; name one stage",
+        ));
     }
     Ok(out)
 }

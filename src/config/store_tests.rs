@@ -83,6 +83,15 @@ fn store_mistakes_name_the_key() {
     );
     let err = store_error(scim);
     assert!(err.contains("a remote store needs stages"), "{err}");
+    let err = store_error(&format!("{scim}\nstages = [\"qa\", \"production\"]"));
+    assert!(
+        err.contains("store.stages: this store has no stages of its own"),
+        "{err}"
+    );
+    let err = store_error(
+        "kind = \"odc\"\nportal_url = \"https://x.outsystems.dev\"\nclient_id = \"c\"\nclient_secret = \"env:STORE_TOKEN\"\nstages = { qa = \"e1\", production = \"e1\" }",
+    );
+    assert!(err.contains("two stages name environment"), "{err}");
     let err = store_error(&format!(
         "{scim}\nstages = [\"production\"]\nmax_ops_per_patch = 0"
     ));

@@ -100,6 +100,14 @@ pub(super) fn resolve_mappings(
         {
             if batch {
                 statuses.push(inactive(InactiveReason::RemoteGroupNotFound, mapping));
+                // "Not in the store" is never "nobody is there": a group that holds memberships
+                // is not emptied because the store lost (or never had) its twin.
+                if holders.contains(&target) {
+                    suspicious.push(format!(
+                        "the remote store lacks group {}/{} while it holds memberships",
+                        mapping.stage, mapping.group
+                    ));
+                }
             }
             continue;
         }

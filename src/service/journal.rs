@@ -1,5 +1,5 @@
 //! The service's sender of the journal to a remote store: at start (what a previous instance or a
-//! crashed run left) and whenever a login has journalled a change. Batch runs send their own
+//! crashed run left), whenever a login has journalled a change, and a minute after a drain failed. Batch runs send their own
 //! changes (`sync_once`); the journal lock keeps one drain at a time.
 //!
 //! The store client lives as long as the configuration it was built from, so ODC's tokens (good
@@ -14,10 +14,14 @@ use super::Shared;
 use crate::config::Config;
 use crate::store::{DrainOptions, Store};
 
+/// How long after a failed drain the journal is sent again (when no login asks sooner).
+const RETRY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Sends the journal at once, then each time `shared.journal` is notified, until the stop.
 pub(super) async fn send_journal(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut built: Option<(Arc<Config>, Store)> = None;
     loop {
+        let mut failed = false;
         let config = shared.config();
         if !built.as_ref().is_some_and(|(c, _)| Arc::ptr_eq(c, &config)) {
             built = match Store::build(&config.store) {
@@ -50,13 +54,23 @@ pub(super) async fn send_journal(shared: Arc<Shared>, mut stop: watch::Receiver<
                 None => return,
                 Some(Ok(report)) => debug!(pushed = report.pushed, "Journal sent."),
                 Some(Err(e)) => {
-                    error!(store = config.store.kind(), error = %e, "The store failed; the journal waits for the next login or run.")
+                    failed = true;
+                    error!(store = config.store.kind(), error = %e, "The store failed; sending the journal again in a minute, or at the next login or run.");
                 }
             }
             shared.refresh_journal_gauges().await;
         }
+        // After a failure, try again on a timer too: logins may not come.
+        let retry = async {
+            if failed {
+                tokio::time::sleep(RETRY).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             () = shared.journal.notified() => {}
+            () = retry => {}
             () = crate::sync::stopped(&mut stop) => return,
         }
     }

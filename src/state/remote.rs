@@ -82,10 +82,10 @@ pub struct Settled {
     pub unresolved: Vec<i64>,
     /// Entries the store rejected for good, with why.
     pub failed: Vec<(i64, String)>,
-    /// Remote memberships now known, with their owner: (group, remote user, owner).
-    pub members: Vec<(i64, String, Owner)>,
-    /// Remote memberships now gone: (group, remote user).
-    pub gone: Vec<(i64, String)>,
+    /// Remote memberships now known, with their owner: (remote group, remote user, owner).
+    pub members: Vec<(String, String, Owner)>,
+    /// Remote memberships now gone: (remote group, remote user).
+    pub gone: Vec<(String, String)>,
 }
 
 impl State {
@@ -152,8 +152,8 @@ impl State {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Entries whose group is gone from the state: they can never be sent (their group's remote
-    /// id went with it) and are marked failed.
+    /// Entries that can never be sent are marked failed: their group is gone from the state, or
+    /// they were journalled for another store (the configuration was pointed elsewhere since).
     pub fn journal_orphans(&mut self, tenant: &str) -> Result<u64, StateError> {
         let n = self
             .conn
@@ -164,7 +164,15 @@ impl State {
                 params![tenant, unix_now()],
             )
             .map_err(|e| self.err(e))?;
-        Ok(n as u64)
+        let stranded = self
+            .conn
+            .execute(
+                "UPDATE journal SET status = 'failed', error = 'journalled for another store (' || tenant || '); the configuration names ' || ?1 || ' now', updated_at = ?2
+                 WHERE tenant <> ?1 AND status IN ('pending', 'sending', 'unresolved')",
+                params![tenant, unix_now()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((n + stranded) as u64)
     }
 
     /// Marks entries `sending` and counts an attempt, before their request goes out: after a
@@ -233,7 +241,7 @@ impl State {
             }
             let mut member = tx
                 .prepare_cached(
-                    "INSERT INTO remote_members (tenant, group_id, remote_user, owner) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO remote_members (tenant, remote_group, remote_user, owner) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT DO UPDATE SET owner = excluded.owner",
                 )
                 .map_err(err)?;
@@ -244,7 +252,7 @@ impl State {
             }
             let mut gone = tx
                 .prepare_cached(
-                    "DELETE FROM remote_members WHERE tenant = ?1 AND group_id = ?2 AND remote_user = ?3",
+                    "DELETE FROM remote_members WHERE tenant = ?1 AND remote_group = ?2 AND remote_user = ?3",
                 )
                 .map_err(err)?;
             for (group, user) in &settled.gone {
@@ -277,7 +285,9 @@ impl State {
     }
 
     /// Caches the remote group of `group_id` (or forgets it, with `None`, after the store said
-    /// it is gone; its memberships' owners go with it).
+    /// it is gone). The first time the group is cached, every member the mirror holds is
+    /// journalled for the store. Who owns its memberships is kept by the remote id: found again under the same
+    /// id, the group is still idpsync's to manage as before.
     pub fn set_remote_group(
         &mut self,
         tenant: &str,
@@ -287,23 +297,39 @@ impl State {
         let path = self.path.clone();
         let err = |e| sqlite(&path, e);
         let tx = self.write_tx()?;
+        let first_sight = group.is_some()
+            && !tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM remote_groups WHERE tenant = ?1 AND group_id = ?2)",
+                    params![tenant, group_id],
+                    |r| r.get::<_, bool>(0),
+                )
+                .map_err(err)?;
+        if first_sight {
+            // The mirror may hold members from before this store served the stage (or from
+            // before it was pointed at this tenant): the store is sent them too, as adds the
+            // usual way, so whoever is there already stays "preexisting".
+            tx.execute(
+                "INSERT INTO journal (run_id, created_at, updated_at, op, group_id, user_id, source, cause, status, tenant, error)
+                 SELECT '', ?3, ?3, 'add', m.group_id, m.user_id, min(m.source), NULL, 'pending', ?1, 'the group was first seen in the store'
+                 FROM memberships m WHERE m.group_id = ?2
+                   AND NOT EXISTS (SELECT 1 FROM journal j WHERE j.tenant = ?1 AND j.group_id = m.group_id
+                                   AND j.user_id = m.user_id AND j.status IN ('pending', 'sending', 'unresolved'))
+                 GROUP BY m.group_id, m.user_id",
+                params![tenant, group_id, unix_now()],
+            )
+            .map_err(err)?;
+        }
         match group {
             Some(g) => tx.execute(
                 "INSERT INTO remote_groups (tenant, group_id, remote_id, remote_name, read_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT DO UPDATE SET remote_id = excluded.remote_id, remote_name = excluded.remote_name, read_at = excluded.read_at",
                 params![tenant, group_id, g.remote_id, g.remote_name, g.read_at],
             ),
-            None => tx
-                .execute(
-                    "DELETE FROM remote_members WHERE tenant = ?1 AND group_id = ?2",
-                    params![tenant, group_id],
-                )
-                .and_then(|_| {
-                    tx.execute(
-                        "DELETE FROM remote_groups WHERE tenant = ?1 AND group_id = ?2",
-                        params![tenant, group_id],
-                    )
-                }),
+            None => tx.execute(
+                "DELETE FROM remote_groups WHERE tenant = ?1 AND group_id = ?2",
+                params![tenant, group_id],
+            ),
         }
         .map_err(err)?;
         tx.commit().map_err(err)
@@ -383,16 +409,16 @@ impl State {
     pub fn remote_members(
         &self,
         tenant: &str,
-        group_id: i64,
+        remote_group: &str,
     ) -> Result<BTreeMap<String, Owner>, StateError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT remote_user, owner FROM remote_members WHERE tenant = ?1 AND group_id = ?2",
+                "SELECT remote_user, owner FROM remote_members WHERE tenant = ?1 AND remote_group = ?2",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![tenant, group_id], |r| {
+            .query_map(params![tenant, remote_group], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     Owner::parse(&r.get::<_, String>(1)?),
@@ -403,40 +429,47 @@ impl State {
     }
 
     /// Records a read of the remote group's members: every member idpsync did not know of is
-    /// `preexisting`, known ones the store no longer has are forgotten; `read_at` moves to now.
+    /// `preexisting` (but those in `settling`, whose journal entries are still open), known ones
+    /// the store no longer has are forgotten; `read_at` moves to now.
     pub fn record_remote_read(
         &mut self,
         tenant: &str,
         group_id: i64,
+        remote_group: &str,
         members: &[String],
+        settling: &std::collections::BTreeSet<String>,
     ) -> Result<(), StateError> {
         let path = self.path.clone();
         let err = |e| sqlite(&path, e);
         let tx = self.write_tx()?;
         {
             tx.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS remote_read (remote_user TEXT PRIMARY KEY)",
+                "CREATE TEMP TABLE IF NOT EXISTS remote_read (remote_user TEXT PRIMARY KEY, settling INTEGER NOT NULL)",
                 [],
             )
             .map_err(err)?;
             tx.execute("DELETE FROM temp.remote_read", [])
                 .map_err(err)?;
             let mut insert = tx
-                .prepare_cached("INSERT OR IGNORE INTO temp.remote_read (remote_user) VALUES (?1)")
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO temp.remote_read (remote_user, settling) VALUES (?1, ?2)",
+                )
                 .map_err(err)?;
             for member in members {
-                insert.execute([member]).map_err(err)?;
+                insert
+                    .execute(params![member, settling.contains(member)])
+                    .map_err(err)?;
             }
             tx.execute(
-                "DELETE FROM remote_members WHERE tenant = ?1 AND group_id = ?2
+                "DELETE FROM remote_members WHERE tenant = ?1 AND remote_group = ?2
                    AND remote_user NOT IN (SELECT remote_user FROM temp.remote_read)",
-                params![tenant, group_id],
+                params![tenant, remote_group],
             )
             .map_err(err)?;
             tx.execute(
-                "INSERT OR IGNORE INTO remote_members (tenant, group_id, remote_user, owner)
-                 SELECT ?1, ?2, remote_user, 'preexisting' FROM temp.remote_read",
-                params![tenant, group_id],
+                "INSERT OR IGNORE INTO remote_members (tenant, remote_group, remote_user, owner)
+                 SELECT ?1, ?2, remote_user, 'preexisting' FROM temp.remote_read WHERE NOT settling",
+                params![tenant, remote_group],
             )
             .map_err(err)?;
             tx.execute(
@@ -574,5 +607,16 @@ impl State {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Whether the mirror holds `user_id` in `group_id` (any provenance): what the store should
+    /// have, whatever order the journal's entries came in.
+    pub fn in_mirror(&self, group_id: i64, user_id: i64) -> Result<bool, StateError> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)",
+            )
+            .and_then(|mut stmt| stmt.query_row(params![group_id, user_id], |r| r.get(0)))
+            .map_err(|e| self.err(e))
     }
 }

@@ -326,15 +326,16 @@ CREATE TABLE remote_users (
     checked_at  INTEGER NOT NULL,
     PRIMARY KEY (tenant, user_id)
 ) WITHOUT ROWID;
--- Who owns each remote membership idpsync knows of: `ours` (the journal put it there) or
+-- Who owns each remote membership idpsync knows of, by the remote group's id (kept when the
+-- group's cached id is forgotten and found again): `ours` (the journal put it there) or
 -- `preexisting` (present at idpsync's first read, or answered "already a member"): only ours are
 -- ever removed (SPEC §1 invariant 1).
 CREATE TABLE remote_members (
-    tenant      TEXT NOT NULL,
-    group_id    INTEGER NOT NULL,
-    remote_user TEXT NOT NULL,
-    owner       TEXT NOT NULL,
-    PRIMARY KEY (tenant, group_id, remote_user)
+    tenant       TEXT NOT NULL,
+    remote_group TEXT NOT NULL,
+    remote_user  TEXT NOT NULL,
+    owner        TEXT NOT NULL,
+    PRIMARY KEY (tenant, remote_group, remote_user)
 ) WITHOUT ROWID;
 -- Per store tenant, when its last requests were sent (Unix milliseconds, a JSON array): the
 -- request budget holds across processes, so a run right after another does not overrun it.

@@ -2,8 +2,8 @@
 //! (SPEC §1 invariants 1 and 9). Runs call this after their applies (and first, for what a
 //! crashed run left), the service at start and after logins.
 //!
-//! Per (group, user) only the last entry counts: the journal says whether the user should be in
-//! the remote group now. Ownership decides what is sent: a removal is sent only for a membership
+//! Per (group, user) the entries only say that something changed: the mirror (the embedded
+//! store) says whether the user should be in the remote group now. Ownership decides what is sent: a removal is sent only for a membership
 //! the journal put there (`ours`); one found at the first read of the group, or answered
 //! "already a member", is `preexisting` and stays. An entry is marked `sending` before its
 //! request goes out, so after a crash an "already a member" answer for it still counts as ours.
@@ -137,6 +137,8 @@ async fn drain_in<S: RemoteStore>(
     crate::failpoint!("store::before_drain");
     let mut report = DrainReport::default();
     send_open(store, state, options, &mut report).await?;
+    // A group seen for the first time journals what the mirror already holds in it: send that.
+    send_open(store, state, options, &mut report).await?;
     if store.lists_members() && options.drift {
         report.drift = drift(store, state, options).await?;
         if report.drift > 0 {
@@ -214,12 +216,27 @@ async fn send_open<S: RemoteStore>(
         .iter()
         .map(|e| (e.user_id, e.user.clone()))
         .collect();
-    let adds: BTreeSet<i64> = entries
-        .iter()
-        .filter(|e| e.op == "add")
-        .map(|e| e.user_id)
+    let mut work = work_of(entries);
+    // The mirror says what the store should hold now: an entry retried after newer ones were
+    // done (`journal retry`) must not undo them.
+    for (group_id, group) in &mut work {
+        for pair in &mut group.pairs {
+            pair.op = if state.in_mirror(*group_id, pair.user_id)? {
+                Op::Add
+            } else {
+                Op::Remove
+            };
+        }
+    }
+    let adds: BTreeSet<i64> = work
+        .values()
+        .flat_map(|g| {
+            g.pairs
+                .iter()
+                .filter(|p| p.op == Op::Add)
+                .map(|p| p.user_id)
+        })
         .collect();
-    let work = work_of(entries);
     let users = resolve_users(store, state, options, &keys, &adds).await?;
     for (group_id, group) in work {
         let Some(remote) = resolve_group(store, state, options, group_id, &group).await? else {
@@ -278,9 +295,15 @@ async fn send_group<S: RemoteStore>(
     if store.lists_members() && remote.read_at.is_none() {
         // The first read: whoever is there already is not ours.
         let members = store.members(&remote.remote_id).await?;
-        state.record_remote_read(&tenant, group_id, &members)?;
+        state.record_remote_read(
+            &tenant,
+            group_id,
+            &remote.remote_id,
+            &members,
+            &Default::default(),
+        )?;
     }
-    let owned = state.remote_members(&tenant, group_id)?;
+    let owned = state.remote_members(&tenant, &remote.remote_id)?;
     let mut settled = Settled::default();
     let mut to_send: Vec<(Change, &Pair)> = Vec::new();
     for pair in &group.pairs {
@@ -289,14 +312,21 @@ async fn send_group<S: RemoteStore>(
             (Op::Add, None) => settled.unresolved.extend(&pair.ids),
             (Op::Remove, None) => settled.done.extend(&pair.ids),
             (Op::Add, Some(user)) => {
-                if owned.contains_key(&user) {
+                // After a send whose answer was lost (a remove, say), "ours" may be stale: send
+                // again; an add the store already has comes back as done. "Preexisting" stands.
+                let owner = owned.get(&user).copied();
+                if owner == Some(Owner::Preexisting)
+                    || (owner == Some(Owner::Ours) && !pair.sent_before)
+                {
                     settled.done.extend(&pair.ids);
                 } else if !store.lists_members()
                     && !pair.sent_before
                     && store.is_member(&remote.remote_id, &user).await?
                 {
                     settled.done.extend(&pair.ids);
-                    settled.members.push((group_id, user, Owner::Preexisting));
+                    settled
+                        .members
+                        .push((remote.remote_id.clone(), user, Owner::Preexisting));
                 } else {
                     to_send.push((Change { op: Op::Add, user }, pair));
                 }
@@ -342,17 +372,19 @@ async fn send_group<S: RemoteStore>(
                     match (change.op, answer) {
                         (Op::Add, Answer::AlreadyMember) if !pair.sent_before => {
                             settled.members.push((
-                                group_id,
+                                remote.remote_id.clone(),
                                 change.user.clone(),
                                 Owner::Preexisting,
                             ));
                         }
-                        (Op::Add, _) => {
-                            settled
-                                .members
-                                .push((group_id, change.user.clone(), Owner::Ours))
-                        }
-                        (Op::Remove, _) => settled.gone.push((group_id, change.user.clone())),
+                        (Op::Add, _) => settled.members.push((
+                            remote.remote_id.clone(),
+                            change.user.clone(),
+                            Owner::Ours,
+                        )),
+                        (Op::Remove, _) => settled
+                            .gone
+                            .push((remote.remote_id.clone(), change.user.clone())),
                     }
                 }
                 Err(error) => {
@@ -379,7 +411,15 @@ async fn answers_of<S: RemoteStore>(
     group: &str,
     changes: &[Change],
 ) -> Result<Vec<Result<Answer, String>>, StoreError> {
-    match store.push(group, changes).await {
+    let pushed = match store.push(group, changes).await {
+        // A 404 is trusted only once the group itself is confirmed gone: forgetting a group that
+        // is there would cost nothing of ownership, but a lookup and a first read for nothing.
+        Err(StoreError::GroupGone(detail)) if store.group(group).await?.is_some() => {
+            Err(StoreError::Rejected(detail))
+        }
+        other => other,
+    };
+    match pushed {
         Ok(answers) if answers.len() == changes.len() => Ok(answers.into_iter().map(Ok).collect()),
         Ok(answers) => Err(StoreError::Invalid(format!(
             "{} answers for {} changes",
@@ -552,7 +592,7 @@ async fn drift<S: RemoteStore>(
             .await?
             .into_iter()
             .collect();
-        let owned = state.remote_members(&tenant, group_id)?;
+        let owned = state.remote_members(&tenant, &cached.remote_id)?;
         let mirror = state.mirror_members(group_id)?;
         let mirror_ids: Vec<i64> = mirror.iter().map(|(id, _)| *id).collect();
         let remote_of = state.remote_users(&tenant, &mirror_ids, i64::MIN)?;
@@ -576,13 +616,24 @@ async fn drift<S: RemoteStore>(
                 changes.push(("remove", group_id, user_id));
             }
         }
-        let members: Vec<String> = present.into_iter().collect();
-        state.record_remote_read(&tenant, group_id, &members)?;
+        // Journalled before the read is recorded: a crash between the two reads again.
         if !changes.is_empty() {
             warn!(store = store.kind(), group = %cached.remote_name, changes = changes.len(), "Drift: the store differs from what idpsync sent it; correcting the memberships idpsync owns.");
             state.journal_drift(&tenant, &changes)?;
             found += changes.len() as u64;
         }
+        // A member with an entry still open is the journal's to settle, not "preexisting".
+        let settling: BTreeSet<String> = present
+            .iter()
+            .filter(|remote| {
+                by_remote
+                    .get(*remote)
+                    .is_some_and(|&user| open.contains(&(group_id, user)))
+            })
+            .cloned()
+            .collect();
+        let members: Vec<String> = present.into_iter().collect();
+        state.record_remote_read(&tenant, group_id, &cached.remote_id, &members, &settling)?;
     }
     Ok(found)
 }

@@ -139,10 +139,28 @@ pub async fn sync_once(
 ) -> Result<RunOutput, SyncError> {
     let run_id = uuid::Uuid::now_v7().to_string();
     let selected = read::select_idps(config, &options.idps)?;
+    // The remote store first: what earlier runs left is sent, and which mapped groups it lacks is
+    // known before the shortcut is judged (a group missing now, or then, changes the plan).
+    let mut remote = RemoteRun::open(config, &run_id, options.full, options.dry_run)?;
+    let remote_missing = match &mut remote {
+        Some(remote) => remote.before_plan(config).await,
+        None => BTreeSet::new(),
+    };
     let stored = if options.full {
         vec![None; selected.len()]
     } else {
-        run_blocking(|| read::unchanged_candidates(config, &selected))?
+        let mut stored = run_blocking(|| read::unchanged_candidates(config, &selected))?;
+        if remote.is_some() {
+            for s in &mut stored {
+                if !remote_missing.is_empty()
+                    || s.as_ref()
+                        .is_some_and(|s| s.inactive.contains("remote_group_not_found"))
+                {
+                    *s = None;
+                }
+            }
+        }
+        stored
     };
     let locks: Vec<Result<Option<lock::RunLock>, Failure>> = if options.dry_run {
         selected.iter().map(|_| Ok(None)).collect()
@@ -231,11 +249,9 @@ pub async fn sync_once(
         Ok(prepared) => prepared?,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
-    let mut remote = RemoteRun::open(config, &mut state, &run_id, options.full, options.dry_run)?;
-    let remote_missing = match &mut remote {
-        Some(remote) => remote.before_plan(config).await,
-        None => BTreeSet::new(),
-    };
+    if !options.dry_run {
+        RemoteRun::serve(config, &mut state)?;
+    }
     crate::failpoint!("sync::after_reads");
     let run = Run {
         config,

@@ -27,30 +27,27 @@ pub struct RemoteRun {
 }
 
 impl RemoteRun {
-    /// The configured remote store, if there is one. The state starts journalling its stages.
+    /// Makes the state journal the stages the configured store serves remotely (none for the
+    /// embedded store), from this run's writes on.
+    pub(super) fn serve(config: &Config, state: &mut State) -> Result<(), StateError> {
+        state.serve_remotely(&config.store.tenant(), config.store.remote_stages())
+    }
+
+    /// The configured remote store, if there is one.
     pub(super) fn open(
         config: &Config,
-        state: &mut State,
         run_id: &str,
         full: bool,
         dry_run: bool,
     ) -> Result<Option<RemoteRun>, StateError> {
         let store = match Store::build(&config.store) {
             Ok(Some(store)) => store,
-            Ok(None) => {
-                if !dry_run {
-                    state.serve_remotely("", &[])?;
-                }
-                return Ok(None);
-            }
+            Ok(None) => return Ok(None),
             Err(e) => {
                 error!(store = config.store.kind(), error = %e, "The store cannot be set up.");
                 return Err(StateError::Invalid(format!("[store]: {e}")));
             }
         };
-        if !dry_run {
-            state.serve_remotely(&config.store.tenant(), config.store.remote_stages())?;
-        }
         Ok(Some(RemoteRun {
             store,
             started: crate::state::unix_millis(),

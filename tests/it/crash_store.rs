@@ -206,3 +206,34 @@ fn scim_killed_after_a_batch_went_out_converges() {
     assert_eq!(code, 0, "{doc:#}");
     assert!(scim.members_of("People").is_empty(), "all 250 were ours");
 }
+
+/// A remove sent whose answer the kill lost, then the user is back in the IdP group: the store
+/// must get the user back, though the journal last recorded the membership as idpsync's.
+#[test]
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs --features failpoints (scripts/test)"
+)]
+fn killed_after_a_remove_went_out_a_later_add_is_sent() {
+    let (jira, env) = site();
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc:#}");
+    write_people(&env, &["u1", "u2", "u3", "pre"]);
+    let mut run = Armed::spawn(&env, &["reconcile"], "store::after_push=halt@1");
+    assert!(run.reached("store::after_push"));
+    run.kill();
+    assert!(
+        !jira
+            .members_of("People")
+            .contains(&"u4@example.com".to_owned()),
+        "the remove went out"
+    );
+    write_people(&env, &PEOPLE);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        jira.members_of("People"),
+        emails(&["u1", "u2", "u3", "u4", "pre", "zed"])
+    );
+    assert_eq!(journal_depth(&env), (0, 0));
+}

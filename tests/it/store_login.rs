@@ -27,6 +27,12 @@ async fn a_login_reaches_the_store_at_once() {
     let service = start(&env).await;
     let addr = service.addr();
     keys_loaded(addr);
+    eventually("the run at start", || {
+        let out = env.run(&["users", "show", "ben@example.com", "--output", "json"]);
+        (out.code == 0 && out.stdout.contains("Testers"))
+            .then_some(())
+            .ok_or(out.stdout)
+    });
     let token = |groups: &str, age: i64| {
         let mut c = claims(&fake, "okta-app", "dee@example.com", age);
         c["GroupsClaim"] = json!(groups);
@@ -34,7 +40,12 @@ async fn a_login_reaches_the_store_at_once() {
     };
     let first = login_token(addr, &token("Okta Testers", 20));
     assert_eq!(first.status, 200, "{first:?}");
-    assert_eq!(first.json()["changes"], json!({"adds": 1, "removes": 0}));
+    assert_eq!(
+        first.json()["changes"],
+        json!({"adds": 1, "removes": 0}),
+        "{}",
+        first.json()
+    );
     eventually("dee in the store", || {
         let members = scim.members_of("Testers");
         members

@@ -354,3 +354,118 @@ fn an_applied_saved_plan_reaches_the_store() {
     assert_eq!(scim.members_of("People"), ["ana@example.com"]);
     assert_eq!(journal_depth(&env), (0, 0));
 }
+
+#[test]
+fn a_retried_entry_never_undoes_what_came_after_it() {
+    let scim = FakeScim::start(TOKEN);
+    scim.add_group("People");
+    for u in ["ana", "ben"] {
+        scim.add_user(&format!("{u}@example.com"));
+    }
+    let env = env_for(&scim, &["ana", "ben"]);
+    // The batch, then each change alone.
+    scim.switch(|s| s.reject_writes = 3);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    let failed = failed_entries(&env);
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    // ben leaves the IdP group; then the failed add of ben is retried.
+    write_people(&env, &["ana"]);
+    env.reconcile(&[]);
+    for entry in &failed {
+        env.run(&[
+            "journal",
+            "retry",
+            &entry["id"].as_i64().unwrap().to_string(),
+        ])
+        .expect(0);
+    }
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        scim.members_of("People"),
+        ["ana@example.com"],
+        "ben's stale add is not sent"
+    );
+    assert_eq!(journal_depth(&env), (0, 0));
+}
+
+#[test]
+fn a_group_gone_from_the_store_is_refused_not_emptied() {
+    let scim = FakeScim::start(TOKEN);
+    let people = scim.add_group("People");
+    for u in ["ana", "ben"] {
+        scim.add_user(&format!("{u}@example.com"));
+    }
+    let env = env_for(&scim, &["ana"]);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    // Deleted in the store: the next change finds it gone and forgets its id.
+    scim.delete_group(&people);
+    write_people(&env, &["ana", "ben"]);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        journal_depth(&env),
+        (0, 1),
+        "ben's add failed: the group is not in the store"
+    );
+    // Now the mapping's remote group is missing while its local group holds memberships: refused.
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 3, "{doc}");
+    assert_eq!(doc["refused"][0]["guard"], "empty");
+    assert_eq!(
+        doc["inactive_mappings"][0]["reason"],
+        "remote_group_not_found"
+    );
+    assert_eq!(
+        in_stage(&doc["removes"], "production"),
+        Vec::<String>::new()
+    );
+    let out = env.run(&[
+        "groups",
+        "show",
+        "People",
+        "--stage",
+        "production",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        out.json()["members"].as_array().unwrap().len(),
+        2,
+        "the mirror keeps ana and ben"
+    );
+}
+
+#[test]
+fn entries_for_a_store_no_longer_configured_are_failed_not_left_pending() {
+    let old = FakeScim::start(TOKEN);
+    old.add_group("People");
+    old.add_user("ana@example.com");
+    let env = env_for(&old, &["ana"]);
+    old.switch(|s| s.busy_next = 1000);
+    env.run(&["reconcile"]).expect(1);
+    assert_eq!(journal_depth(&env), (1, 0));
+    let new = FakeScim::start(TOKEN);
+    new.add_group("People");
+    new.add_user("ana@example.com");
+    write(&env, &store(&new.url(), ""));
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(journal_depth(&env), (0, 1));
+    let failed = failed_entries(&env);
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("journalled for another store"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        new.members_of("People"),
+        ["ana@example.com"],
+        "the new store is sent what the mirror holds"
+    );
+    assert!(old.members_of("People").is_empty());
+}
