@@ -152,8 +152,9 @@ impl State {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Entries that can never be sent are marked failed: their group is gone from the state, or
-    /// they were journalled for another store (the configuration was pointed elsewhere since).
+    /// Entries that can never be sent are marked failed: their group is gone from the state, they
+    /// were journalled for another store (the configuration was pointed elsewhere since), or the
+    /// store no longer serves their stage.
     pub fn journal_orphans(&mut self, tenant: &str) -> Result<u64, StateError> {
         let n = self
             .conn
@@ -172,7 +173,17 @@ impl State {
                 params![tenant, unix_now()],
             )
             .map_err(|e| self.err(e))?;
-        Ok((n + stranded) as u64)
+        let unserved = self
+            .conn
+            .execute(
+                "UPDATE journal SET status = 'failed', error = 'the store no longer serves this stage', updated_at = ?2
+                 WHERE tenant = ?1 AND status IN ('pending', 'sending', 'unresolved')
+                   AND NOT EXISTS (SELECT 1 FROM groups g JOIN remote_stages r ON r.stage = g.stage AND r.tenant = ?1
+                                   WHERE g.id = journal.group_id)",
+                params![tenant, unix_now()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((n + stranded + unserved) as u64)
     }
 
     /// Marks entries `sending` and counts an attempt, before their request goes out: after a
@@ -313,6 +324,8 @@ impl State {
                 "INSERT INTO journal (run_id, created_at, updated_at, op, group_id, user_id, source, cause, status, tenant, error)
                  SELECT '', ?3, ?3, 'add', m.group_id, m.user_id, min(m.source), NULL, 'pending', ?1, 'the group was first seen in the store'
                  FROM memberships m WHERE m.group_id = ?2
+                   AND EXISTS (SELECT 1 FROM groups g JOIN remote_stages r ON r.stage = g.stage
+                               WHERE g.id = m.group_id AND r.tenant = ?1)
                    AND NOT EXISTS (SELECT 1 FROM journal j WHERE j.tenant = ?1 AND j.group_id = m.group_id
                                    AND j.user_id = m.user_id AND j.status IN ('pending', 'sending', 'unresolved'))
                  GROUP BY m.group_id, m.user_id",

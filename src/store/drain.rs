@@ -61,8 +61,10 @@ pub struct DrainReport {
     pub unresolved: Vec<UnresolvedDoc>,
     /// Requests sent.
     pub requests: u64,
-    /// Groups skipped because the store lost them (found again next time).
+    /// Groups skipped because the store lost them (looked up again by the next drain).
     pub lost_groups: Vec<String>,
+    /// Their local ids: their entries wait for the next drain, not failed by this one.
+    lost: BTreeSet<i64>,
 }
 
 impl From<StateError> for StoreError {
@@ -239,6 +241,9 @@ async fn send_open<S: RemoteStore>(
         .collect();
     let users = resolve_users(store, state, options, &keys, &adds).await?;
     for (group_id, group) in work {
+        if report.lost.contains(&group_id) {
+            continue;
+        }
         let Some(remote) = resolve_group(store, state, options, group_id, &group).await? else {
             let error = format!(
                 "group {:?} of stage {} is not in the store (create it there, or set create_groups = true)",
@@ -271,6 +276,7 @@ async fn send_open<S: RemoteStore>(
                     warn!(store = store.kind(), group = %group.name, "{detail}; the group is looked up again next time.");
                     state.set_remote_group(&tenant, group_id, None)?;
                     report.lost_groups.push(group.name.clone());
+                    report.lost.insert(group_id);
                 }
                 e => return Err(e),
             }
@@ -293,15 +299,16 @@ async fn send_group<S: RemoteStore>(
 ) -> Result<(), StoreError> {
     let tenant = store.tenant().to_owned();
     if store.lists_members() && remote.read_at.is_none() {
-        // The first read: whoever is there already is not ours.
+        // The first read: whoever is there already is not ours — but a user idpsync sent before
+        // without recording the answer is the journal's to settle.
         let members = store.members(&remote.remote_id).await?;
-        state.record_remote_read(
-            &tenant,
-            group_id,
-            &remote.remote_id,
-            &members,
-            &Default::default(),
-        )?;
+        let settling: BTreeSet<String> = group
+            .pairs
+            .iter()
+            .filter(|p| p.sent_before)
+            .filter_map(|p| users.get(&p.user_id).cloned().flatten())
+            .collect();
+        state.record_remote_read(&tenant, group_id, &remote.remote_id, &members, &settling)?;
     }
     let owned = state.remote_members(&tenant, &remote.remote_id)?;
     let mut settled = Settled::default();
@@ -434,7 +441,8 @@ async fn answers_of<S: RemoteStore>(
                     match store.push(group, std::slice::from_ref(change)).await {
                         Ok(mut answers) if answers.len() == 1 => Ok(answers.remove(0)),
                         Ok(_) => return Err(StoreError::Invalid("no answer for a change".into())),
-                        Err(StoreError::Rejected(e)) => Err(e),
+                        // The group is confirmed there: a 404 for one change is about its user.
+                        Err(StoreError::Rejected(e) | StoreError::GroupGone(e)) => Err(e),
                         Err(e) => return Err(e),
                     },
                 );

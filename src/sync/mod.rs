@@ -142,6 +142,12 @@ pub async fn sync_once(
     // The remote store first: what earlier runs left is sent, and which mapped groups it lacks is
     // known before the shortcut is judged (a group missing now, or then, changes the plan).
     let mut remote = RemoteRun::open(config, &run_id, options.full, options.dry_run)?;
+    if !options.dry_run {
+        // Journalling the store's stages starts before anything of the store is cached or sent.
+        run_blocking(|| {
+            State::open(&config.daemon.state).and_then(|mut s| RemoteRun::serve(config, &mut s))
+        })?;
+    }
     let remote_missing = match &mut remote {
         Some(remote) => remote.before_plan(config).await,
         None => BTreeSet::new(),
@@ -245,13 +251,10 @@ pub async fn sync_once(
         // Nothing to reconcile: stop the membership scan.
         cancel.store(true, Ordering::Relaxed);
     }
-    let (mut state, loaded) = match preparing.await {
+    let (state, loaded) = match preparing.await {
         Ok(prepared) => prepared?,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
-    if !options.dry_run {
-        RemoteRun::serve(config, &mut state)?;
-    }
     crate::failpoint!("sync::after_reads");
     let run = Run {
         config,

@@ -407,8 +407,8 @@ fn a_group_gone_from_the_store_is_refused_not_emptied() {
     assert_eq!(code, 0, "{doc}");
     assert_eq!(
         journal_depth(&env),
-        (0, 1),
-        "ben's add failed: the group is not in the store"
+        (1, 0),
+        "ben's add waits: the group is looked up again next time"
     );
     // Now the mapping's remote group is missing while its local group holds memberships: refused.
     let (code, doc) = env.reconcile(&[]);
@@ -468,4 +468,32 @@ fn entries_for_a_store_no_longer_configured_are_failed_not_left_pending() {
         "the new store is sent what the mirror holds"
     );
     assert!(old.members_of("People").is_empty());
+}
+
+#[test]
+fn entries_of_a_stage_the_store_stopped_serving_are_failed_and_its_groups_not_seeded() {
+    let scim = FakeScim::start(TOKEN);
+    scim.add_group("People");
+    scim.add_user("ana@example.com");
+    let env = env_for(&scim, &["ana"]);
+    scim.switch(|s| s.busy_next = 1000);
+    env.run(&["reconcile"]).expect(1);
+    assert_eq!(journal_depth(&env), (1, 0));
+    scim.switch(|s| s.busy_next = 0);
+    // The store now serves qa instead: production's entry can never be sent.
+    let qa = store(&scim.url(), "").replace("stages = [\"production\"]", "stages = [\"qa\"]");
+    write(&env, &qa);
+    let (code, doc) = env.reconcile(&[]);
+    assert_eq!(code, 0, "{doc}");
+    let failed = failed_entries(&env);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no longer serves"),
+        "{failed:?}"
+    );
+    // qa's People, seen for the first time, is sent what the mirror holds there: ana.
+    assert_eq!(scim.members_of("People"), ["ana@example.com"]);
 }
