@@ -307,6 +307,8 @@ BEGIN
 END;
 DROP INDEX journal_by_status;
 CREATE INDEX journal_by_status ON journal (tenant, status);
+-- Whether a (group, user) has an entry open is asked per membership when a group is first seen.
+CREATE INDEX journal_by_pair ON journal (tenant, group_id, user_id);
 -- Per store tenant: the remote id of each local group (found by name once, so a rename in the
 -- store is followed, never answered by a duplicate) and when its members were last read.
 CREATE TABLE remote_groups (
