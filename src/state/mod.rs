@@ -17,6 +17,7 @@ pub mod lock;
 mod login;
 mod pause;
 mod remote;
+mod remote_cache;
 mod runs;
 mod saved;
 mod schema;

@@ -3,16 +3,15 @@
 //! crashed run left), the service at start and after logins.
 //!
 //! Per (group, user) the entries only say that something changed: the mirror (the embedded
-//! store) says whether the user should be in the remote group now. Ownership decides what is sent: a removal is sent only for a membership
-//! the journal put there (`ours`); one found at the first read of the group, or answered
+//! store) says whether the user should be in the remote group now. Ownership decides what is
+//! sent: a removal is sent only for a membership the journal put there (`ours`); one found at the first read of the group, or answered
 //! "already a member", is `preexisting` and stays. An entry is marked `sending` before its
 //! request goes out, so after a crash an "already a member" answer for it still counts as ours.
 //! A user the store does not know is left `unresolved` and asked for again at the next run; a
 //! change the store rejects for good is marked `failed` and audited, and never blocks the rest.
 //!
-//! The store's real membership is read again when it is due (`drift_interval`, or `--full`):
-//! what idpsync owns and the store lost is journalled again, what it owns and the mirror no
-//! longer holds is journalled for removal; the rest is someone else's and is left alone.
+//! Finding users and groups is [`super::resolve`]'s; reading the store again for drift is
+//! [`super::drift`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -21,7 +20,6 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::{Answer, Change, Op, RemoteStore, StoreError};
-use crate::model::{GroupName, Stage};
 use crate::report::UnresolvedDoc;
 use crate::state::{CachedGroup, OpenEntry, Owner, Settled, State, StateError, lock};
 
@@ -83,9 +81,9 @@ struct Pair {
 }
 
 /// The open entries of one group.
-struct GroupWork {
-    stage: String,
-    name: String,
+pub(super) struct GroupWork {
+    pub(super) stage: String,
+    pub(super) name: String,
     pairs: Vec<Pair>,
 }
 
@@ -142,7 +140,7 @@ async fn drain_in<S: RemoteStore>(
     // A group seen for the first time journals what the mirror already holds in it: send that.
     send_open(store, state, options, &mut report).await?;
     if store.lists_members() && options.drift {
-        report.drift = drift(store, state, options).await?;
+        report.drift = super::drift::drift(store, state, options).await?;
         if report.drift > 0 {
             send_open(store, state, options, &mut report).await?;
         }
@@ -239,12 +237,14 @@ async fn send_open<S: RemoteStore>(
                 .map(|p| p.user_id)
         })
         .collect();
-    let users = resolve_users(store, state, options, &keys, &adds).await?;
+    let users = super::resolve::resolve_users(store, state, options, &keys, &adds).await?;
     for (group_id, group) in work {
         if report.lost.contains(&group_id) {
             continue;
         }
-        let Some(remote) = resolve_group(store, state, options, group_id, &group).await? else {
+        let Some(remote) =
+            super::resolve::resolve_group(store, state, options, group_id, &group).await?
+        else {
             let error = format!(
                 "group {:?} of stage {} is not in the store (create it there, or set create_groups = true)",
                 group.name, group.stage
@@ -451,197 +451,4 @@ async fn answers_of<S: RemoteStore>(
         }
         Err(e) => Err(e),
     }
-}
-
-/// The store's id of every user the entries name: from the cache, else asked in bulk (and, for
-/// an add, created where the store is configured to).
-async fn resolve_users<S: RemoteStore>(
-    store: &S,
-    state: &mut State,
-    options: &DrainOptions<'_>,
-    keys: &BTreeMap<i64, String>,
-    adds: &BTreeSet<i64>,
-) -> Result<BTreeMap<i64, Option<String>>, StoreError> {
-    let tenant = store.tenant().to_owned();
-    let ids: Vec<i64> = keys.keys().copied().collect();
-    let mut known = state.remote_users(&tenant, &ids, options.negative_since)?;
-    let unknown: Vec<(i64, &String)> = keys
-        .iter()
-        .filter(|(id, _)| !known.contains_key(id))
-        .map(|(&id, key)| (id, key))
-        .collect();
-    if unknown.is_empty() {
-        return Ok(known);
-    }
-    let asked: Vec<String> = unknown.iter().map(|(_, k)| (*k).clone()).collect();
-    let found = store.find_users(&asked).await?;
-    let mut answers = Vec::with_capacity(unknown.len());
-    for (id, key) in unknown {
-        let mut remote = found.get(key).cloned();
-        if remote.is_none() && adds.contains(&id) {
-            remote = store.create_user(key).await?;
-        }
-        answers.push((id, remote.clone()));
-        known.insert(id, remote);
-    }
-    state.set_remote_users(&tenant, &answers)?;
-    Ok(known)
-}
-
-/// The remote group of a local group: cached, else found by name (or created).
-async fn resolve_group<S: RemoteStore>(
-    store: &S,
-    state: &mut State,
-    options: &DrainOptions<'_>,
-    group_id: i64,
-    group: &GroupWork,
-) -> Result<Option<CachedGroup>, StoreError> {
-    let tenant = store.tenant();
-    if let Some(cached) = state.remote_group(tenant, group_id)? {
-        return Ok(Some(cached));
-    }
-    let stage = Stage::parse(&group.stage).map_err(|e| StoreError::Invalid(e.0))?;
-    let found = match store.find_group(&stage, &group.name).await? {
-        Some(found) => found,
-        None if options.create_groups => {
-            info!(store = store.kind(), stage = %stage, group = %group.name, "Creating the group in the store.");
-            store.create_group(&stage, &group.name).await?
-        }
-        None => return Ok(None),
-    };
-    let cached = CachedGroup {
-        remote_id: found.id,
-        remote_name: found.name,
-        read_at: None,
-    };
-    state.set_remote_group(tenant, group_id, Some(&cached))?;
-    Ok(Some(cached))
-}
-
-/// Of these (stage, name) groups, those the store lacks (and that will not be created): their
-/// mappings are `remote_group_not_found`. Groups found are cached, unless this is a dry run.
-pub async fn missing_groups<S: RemoteStore>(
-    store: &S,
-    options: &DrainOptions<'_>,
-    groups: &[(Stage, String)],
-) -> Result<Vec<(Stage, String)>, StoreError> {
-    if options.create_groups || groups.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tenant = store.tenant();
-    let mut state = if options.dry_run {
-        State::open_read_only(options.state)?
-    } else {
-        State::open(options.state)?
-    };
-    let mut missing = Vec::new();
-    for (stage, name) in groups {
-        let norm = GroupName::parse(name)
-            .map(|n| n.norm().to_owned())
-            .unwrap_or_else(|_| name.to_lowercase());
-        let local = state.group_id_of(stage.as_str(), &norm)?;
-        if let Some(id) = local
-            && state.remote_group(tenant, id)?.is_some()
-        {
-            continue;
-        }
-        match store.find_group(stage, name).await? {
-            Some(found) => {
-                if let (Some(id), false) = (local, options.dry_run) {
-                    let cached = CachedGroup {
-                        remote_id: found.id,
-                        remote_name: found.name,
-                        read_at: None,
-                    };
-                    state.set_remote_group(tenant, id, Some(&cached))?;
-                }
-            }
-            None => missing.push((stage.clone(), name.clone())),
-        }
-    }
-    Ok(missing)
-}
-
-/// Reads the members of every group due and journals what idpsync owns that drifted.
-async fn drift<S: RemoteStore>(
-    store: &S,
-    state: &mut State,
-    options: &DrainOptions<'_>,
-) -> Result<u64, StoreError> {
-    let tenant = store.tenant().to_owned();
-    let due_before = if options.full {
-        i64::MAX
-    } else {
-        crate::state::unix_now() - options.drift_interval.as_secs() as i64
-    };
-    let open: BTreeSet<(i64, i64)> = state
-        .journal_open(&tenant)?
-        .iter()
-        .map(|e| (e.group_id, e.user_id))
-        .collect();
-    let by_remote = state.users_by_remote_id(&tenant)?;
-    let mut found = 0;
-    for (group_id, cached) in state.remote_groups_due(&tenant, due_before)? {
-        let Some(now) = store.group(&cached.remote_id).await? else {
-            warn!(store = store.kind(), group = %cached.remote_name, "The group is gone from the store; it is looked up again next time.");
-            state.set_remote_group(&tenant, group_id, None)?;
-            continue;
-        };
-        if now.name != cached.remote_name {
-            warn!(store = store.kind(), was = %cached.remote_name, now = %now.name, "The group was renamed in the store; idpsync keeps sending to it by its id.");
-            let renamed = CachedGroup {
-                remote_name: now.name.clone(),
-                ..cached.clone()
-            };
-            state.set_remote_group(&tenant, group_id, Some(&renamed))?;
-        }
-        let present: BTreeSet<String> = store
-            .members(&cached.remote_id)
-            .await?
-            .into_iter()
-            .collect();
-        let owned = state.remote_members(&tenant, &cached.remote_id)?;
-        let mirror = state.mirror_members(group_id)?;
-        let mirror_ids: Vec<i64> = mirror.iter().map(|(id, _)| *id).collect();
-        let remote_of = state.remote_users(&tenant, &mirror_ids, i64::MIN)?;
-        let in_mirror: BTreeSet<&String> = remote_of.values().flatten().collect();
-        let mut changes = Vec::new();
-        for (user_id, _) in &mirror {
-            if let Some(Some(remote)) = remote_of.get(user_id)
-                && !present.contains(remote)
-                && !open.contains(&(group_id, *user_id))
-            {
-                changes.push(("add", group_id, *user_id));
-            }
-        }
-        for (remote, owner) in &owned {
-            if *owner == Owner::Ours
-                && present.contains(remote)
-                && !in_mirror.contains(remote)
-                && let Some(&user_id) = by_remote.get(remote)
-                && !open.contains(&(group_id, user_id))
-            {
-                changes.push(("remove", group_id, user_id));
-            }
-        }
-        // Journalled before the read is recorded: a crash between the two reads again.
-        if !changes.is_empty() {
-            warn!(store = store.kind(), group = %cached.remote_name, changes = changes.len(), "Drift: the store differs from what idpsync sent it; correcting the memberships idpsync owns.");
-            state.journal_drift(&tenant, &changes)?;
-            found += changes.len() as u64;
-        }
-        // A member with an entry still open is the journal's to settle, not "preexisting".
-        let settling: BTreeSet<String> = present
-            .iter()
-            .filter(|remote| {
-                by_remote
-                    .get(*remote)
-                    .is_some_and(|&user| open.contains(&(group_id, user)))
-            })
-            .cloned()
-            .collect();
-        let members: Vec<String> = present.into_iter().collect();
-        state.record_remote_read(&tenant, group_id, &cached.remote_id, &members, &settling)?;
-    }
-    Ok(found)
 }

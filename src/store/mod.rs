@@ -8,9 +8,11 @@
 //! what changes: the plan does, and the checked apply journals it (see `state/remote.rs`).
 
 pub mod drain;
+mod drift;
 pub mod jira;
 pub mod odc;
 pub mod pacing;
+mod resolve;
 pub mod scim;
 
 use std::collections::BTreeMap;
@@ -203,9 +205,9 @@ impl Store {
         groups: &[(Stage, String)],
     ) -> Result<Vec<(Stage, String)>, StoreError> {
         match self {
-            Store::Odc(s) => drain::missing_groups(s.as_ref(), options, groups).await,
-            Store::Scim(s) => drain::missing_groups(s, options, groups).await,
-            Store::Jira(s) => drain::missing_groups(s, options, groups).await,
+            Store::Odc(s) => resolve::missing_groups(s.as_ref(), options, groups).await,
+            Store::Scim(s) => resolve::missing_groups(s, options, groups).await,
+            Store::Jira(s) => resolve::missing_groups(s, options, groups).await,
         }
     }
 }
