@@ -58,12 +58,7 @@ impl JiraStore {
     }
 
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, StoreError> {
-        let mut url = Url::parse(&format!("{}/rest/api/3{path}", self.site))
-            .map_err(|e| StoreError::Invalid(format!("{}{path}: {e}", self.site)))?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        Ok(url)
+        super::endpoint(&format!("{}/rest/api/3", self.site), path, query)
     }
 
     async fn call(

@@ -93,6 +93,20 @@ impl From<RequestError> for StoreError {
     }
 }
 
+/// `base` + `path` with `query`, or an error naming the URL that does not parse.
+pub(crate) fn endpoint(
+    base: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<reqwest::Url, StoreError> {
+    let mut url = reqwest::Url::parse(&format!("{base}{path}"))
+        .map_err(|e| StoreError::Invalid(format!("{base}{path}: {e}")))?;
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query);
+    }
+    Ok(url)
+}
+
 /// The error a non-success response stands for; `detail` is the store's own error text.
 pub fn error_of(response: &Response, detail: String) -> StoreError {
     let text = format!("{} {}: {detail}", response.what, response.status);

@@ -115,12 +115,7 @@ impl OdcStore {
     }
 
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, StoreError> {
-        let mut url = Url::parse(&format!("{}{path}", self.api))
-            .map_err(|e| StoreError::Invalid(format!("{}{path}: {e}", self.api)))?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        Ok(url)
+        super::endpoint(&self.api, path, query)
     }
 
     /// One API call with a fresh token; a 401 drops the token and tries once more.

@@ -66,12 +66,7 @@ impl ScimStore {
     }
 
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, StoreError> {
-        let mut url = Url::parse(&format!("{}{path}", self.base))
-            .map_err(|e| StoreError::Invalid(format!("{}{path}: {e}", self.base)))?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        Ok(url)
+        super::endpoint(&self.base, path, query)
     }
 
     async fn call(

@@ -497,3 +497,28 @@ fn entries_of_a_stage_the_store_stopped_serving_are_failed_and_its_groups_not_se
     // qa's People, seen for the first time, is sent what the mirror holds there: ana.
     assert_eq!(scim.members_of("People"), ["ana@example.com"]);
 }
+
+#[test]
+fn a_dry_run_with_a_remote_store_writes_and_sends_nothing() {
+    let scim = FakeScim::start(TOKEN);
+    scim.add_group("People");
+    scim.add_user("ana@example.com");
+    let env = env_for(&scim, &["ana"]);
+    let before = env.tree();
+    let (code, doc) = env.reconcile(&["--dry-run"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        in_stage(&doc["adds"], "production"),
+        ["People ana@example.com"]
+    );
+    assert_eq!(env.tree(), before, "no state file, no lock, nothing");
+    assert_eq!(read(&scim.counts().patches), 0);
+    // And after a real run, a dry run changes nothing in the state either.
+    env.reconcile(&[]);
+    write_people(&env, &[]);
+    let state = env.state();
+    let (code, _) = env.reconcile(&["--dry-run", "--allow-empty", "--allow-removals", "1"]);
+    assert_eq!(code, 0);
+    assert_eq!(env.state(), state);
+    assert_eq!(read(&scim.counts().patches), 1);
+}
