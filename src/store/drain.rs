@@ -74,6 +74,8 @@ impl From<StateError> for StoreError {
 /// One (group, user) of the journal: its last wish and every entry behind it.
 struct Pair {
     user_id: i64,
+    /// What the store should hold: the mirror's membership now, whatever order the entries
+    /// came in (a late `journal retry` must not undo a newer change).
     op: Op,
     ids: Vec<i64>,
     /// An entry of it was sent before without an answer recorded (a crash came between).
@@ -163,8 +165,12 @@ async fn drain_in<S: RemoteStore>(
     Ok(report)
 }
 
-/// Groups the open entries by group and (group, user), in journal order.
-fn work_of(entries: Vec<OpenEntry>) -> BTreeMap<i64, GroupWork> {
+/// Groups the open entries by group and (group, user), in journal order; `wish` says what the
+/// store should hold for a (group, user).
+fn work_of(
+    entries: Vec<OpenEntry>,
+    mut wish: impl FnMut(i64, i64) -> Result<Op, StoreError>,
+) -> Result<BTreeMap<i64, GroupWork>, StoreError> {
     let mut groups: BTreeMap<i64, GroupWork> = BTreeMap::new();
     let mut index: BTreeMap<(i64, i64), usize> = BTreeMap::new();
     for e in entries {
@@ -173,16 +179,10 @@ fn work_of(entries: Vec<OpenEntry>) -> BTreeMap<i64, GroupWork> {
             name: e.group.clone(),
             pairs: Vec::new(),
         });
-        let op = if e.op == "remove" {
-            Op::Remove
-        } else {
-            Op::Add
-        };
         let sent = e.status == "sending";
         match index.get(&(e.group_id, e.user_id)) {
             Some(&i) => {
                 let pair = &mut work.pairs[i];
-                pair.op = op;
                 pair.ids.push(e.id);
                 pair.sent_before |= sent;
             }
@@ -190,14 +190,14 @@ fn work_of(entries: Vec<OpenEntry>) -> BTreeMap<i64, GroupWork> {
                 index.insert((e.group_id, e.user_id), work.pairs.len());
                 work.pairs.push(Pair {
                     user_id: e.user_id,
-                    op,
+                    op: wish(e.group_id, e.user_id)?,
                     ids: vec![e.id],
                     sent_before: sent,
                 });
             }
         }
     }
-    groups
+    Ok(groups)
 }
 
 /// Sends every open entry: groups resolved, users resolved in bulk, changes batched.
@@ -216,18 +216,13 @@ async fn send_open<S: RemoteStore>(
         .iter()
         .map(|e| (e.user_id, e.user.clone()))
         .collect();
-    let mut work = work_of(entries);
-    // The mirror says what the store should hold now: an entry retried after newer ones were
-    // done (`journal retry`) must not undo them.
-    for (group_id, group) in &mut work {
-        for pair in &mut group.pairs {
-            pair.op = if state.in_mirror(*group_id, pair.user_id)? {
-                Op::Add
-            } else {
-                Op::Remove
-            };
-        }
-    }
+    let work = work_of(entries, |group, user| {
+        Ok(if state.in_mirror(group, user)? {
+            Op::Add
+        } else {
+            Op::Remove
+        })
+    })?;
     let adds: BTreeSet<i64> = work
         .values()
         .flat_map(|g| {
