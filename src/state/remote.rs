@@ -18,8 +18,6 @@ use crate::model::Stage;
 pub struct OpenEntry {
     /// Its id.
     pub id: i64,
-    /// `add` or `remove`.
-    pub op: String,
     /// `pending`, `sending` (sent once, its outcome unknown: a crash may have come between) or
     /// `unresolved` (the store did not know the user).
     pub status: String,
@@ -33,8 +31,6 @@ pub struct OpenEntry {
     pub user_id: i64,
     /// The user key.
     pub user: String,
-    /// Times it was sent.
-    pub attempts: i64,
 }
 
 /// A remote group as cached.
@@ -130,7 +126,7 @@ impl State {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT j.id, j.op, j.status, j.group_id, g.stage, g.name, j.user_id, u.key, j.attempts
+                "SELECT j.id, j.status, j.group_id, g.stage, g.name, j.user_id, u.key
                  FROM journal j JOIN groups g ON g.id = j.group_id JOIN users u ON u.id = j.user_id
                  WHERE j.tenant = ?1 AND j.status IN ('pending', 'sending', 'unresolved') ORDER BY j.id",
             )
@@ -139,14 +135,12 @@ impl State {
             .query_map([tenant], |r| {
                 Ok(OpenEntry {
                     id: r.get(0)?,
-                    op: r.get(1)?,
-                    status: r.get(2)?,
-                    group_id: r.get(3)?,
-                    stage: r.get(4)?,
-                    group: r.get(5)?,
-                    user_id: r.get(6)?,
-                    user: r.get(7)?,
-                    attempts: r.get(8)?,
+                    status: r.get(1)?,
+                    group_id: r.get(2)?,
+                    stage: r.get(3)?,
+                    group: r.get(4)?,
+                    user_id: r.get(5)?,
+                    user: r.get(6)?,
                 })
             })
             .map_err(|e| self.err(e))?;

@@ -59,9 +59,8 @@ pub struct DrainReport {
     pub unresolved: Vec<UnresolvedDoc>,
     /// Requests sent.
     pub requests: u64,
-    /// Groups skipped because the store lost them (looked up again by the next drain).
-    pub lost_groups: Vec<String>,
-    /// Their local ids: their entries wait for the next drain, not failed by this one.
+    /// Local groups the store lost in this drain: their entries wait for the next drain (which
+    /// looks the group up again), not failed by this one.
     lost: BTreeSet<i64>,
 }
 
@@ -95,7 +94,7 @@ pub async fn drain<S: RemoteStore>(
     options: &DrainOptions<'_>,
 ) -> Result<DrainReport, StoreError> {
     let tenant = store.tenant().to_owned();
-    let start = store.requests();
+    let start = store.client().requests();
     let _lock = {
         let (path, wait) = (options.state.to_owned(), options.lock_wait);
         let holder = format!("pid {} {}", std::process::id(), options.actor);
@@ -111,7 +110,7 @@ pub async fn drain<S: RemoteStore>(
     let result = drain_in(store, &mut state, options).await;
     state.set_remote_budget(&tenant, &store.budget().sent())?;
     let mut report = result?;
-    report.requests = store.requests() - start;
+    report.requests = store.client().requests() - start;
     if report.pushed + report.failed + report.drift > 0 || !report.unresolved.is_empty() {
         info!(
             store = store.kind(),
@@ -270,7 +269,6 @@ async fn send_open<S: RemoteStore>(
                     // The cached id is stale: forget it; the entries wait for the next drain.
                     warn!(store = store.kind(), group = %group.name, "{detail}; the group is looked up again next time.");
                     state.set_remote_group(&tenant, group_id, None)?;
-                    report.lost_groups.push(group.name.clone());
                     report.lost.insert(group_id);
                 }
                 e => return Err(e),

@@ -287,19 +287,11 @@ impl RemoteStore for JiraStore {
         Ok(answers)
     }
 
-    fn requests(&self) -> u64 {
-        self.client.requests()
-    }
-
     fn client(&self) -> &HttpClient {
         &self.client
     }
 
     fn budget(&self) -> &Budget {
         &self.budget
-    }
-
-    fn throttles(&self) -> u64 {
-        self.client.throttles()
     }
 }

@@ -154,14 +154,10 @@ pub trait RemoteStore: Sync {
     /// Sends these changes to `group` (at most [`RemoteStore::batch_size`]), answering each in
     /// order. A batch the store rejects as a whole is [`StoreError::Rejected`].
     async fn push(&self, group: &str, changes: &[Change]) -> Result<Vec<Answer>, StoreError>;
-    /// Requests sent so far.
-    fn requests(&self) -> u64;
-    /// The HTTPS client, with its counters and retry budget.
+    /// The HTTPS client, with its counters (requests sent, throttled answers) and retry budget.
     fn client(&self) -> &crate::client::HttpClient;
     /// The request budget.
     fn budget(&self) -> &pacing::Budget;
-    /// Throttled or busy answers so far.
-    fn throttles(&self) -> u64;
 }
 
 /// The configured remote store.

@@ -403,19 +403,11 @@ impl RemoteStore for OdcStore {
         }
     }
 
-    fn requests(&self) -> u64 {
-        self.client.requests()
-    }
-
     fn client(&self) -> &HttpClient {
         &self.client
     }
 
     fn budget(&self) -> &Budget {
         &self.budget
-    }
-
-    fn throttles(&self) -> u64 {
-        self.client.throttles()
     }
 }

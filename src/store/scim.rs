@@ -423,20 +423,12 @@ impl RemoteStore for ScimStore {
         }
     }
 
-    fn requests(&self) -> u64 {
-        self.client.requests()
-    }
-
     fn client(&self) -> &HttpClient {
         &self.client
     }
 
     fn budget(&self) -> &Budget {
         &self.budget
-    }
-
-    fn throttles(&self) -> u64 {
-        self.client.throttles()
     }
 }
 
