@@ -18,14 +18,16 @@
 //! | [`state`] | the SQLite file: store (the mirror of a remote one), journal, baselines, audit, runs | decide what changes |
 //! | [`store`] | the remote group stores (ODC, SCIM, Jira) and the drain that sends them the journal | decide what changes |
 //! | [`sync`] | `sync_once`: the one place I/O meets the core | hold a store transaction while reading IdPs |
-//! | [`service`] | `idpsync run`: schedule, signals, sd_notify, HTTP (read API, health, metrics) | decide what changes |
+//! | [`service`] | `idpsync run`: schedule, signals, sd_notify, HTTP (read API, health, metrics, admin API, web console) | decide what changes |
 //! | [`report`] | the reconcile document (JSON and text) | change anything |
-//! | [`views`] | the read documents of the store (`groups list`, `users show`) for CLI and HTTP | write |
+//! | [`views`] | the read documents of the store (`groups list`, `groups show`, `users show`) for CLI and HTTP | write |
+//! | [`admin`] | the administrator's group edits, mapping statuses and refusals, for CLI, admin API and console | bypass the checked apply |
 //! | [`plan`] | saved plans: written by `plan`, applied exactly by `apply` or refused | re-plan on apply |
 //! | [`cli`], [`commands`] | the command line and its thin subcommands | hold logic the library lacks |
 //! | [`failpoint`] | named points on the write path, armed only in test builds | exist in a release build |
 //! | [`alloc`] | the binary's allocator settings (mimalloc) | be needed by library users |
 
+pub mod admin;
 pub mod alloc;
 pub mod cli;
 pub mod client;

@@ -10,7 +10,7 @@ use crate::model::{GroupName, Stage, UserKey};
 use crate::state::{GroupView, State, StateError, UserMembership};
 
 /// One group of the `groups list` document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GroupListItem {
     /// The name as shown.
     pub name: String,
@@ -26,8 +26,70 @@ pub struct GroupListItem {
     pub member_count: u64,
 }
 
+/// The `groups show` document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct GroupDoc {
+    /// The name as shown.
+    pub name: String,
+    /// The stage.
+    pub stage: String,
+    /// The description.
+    pub description: String,
+    /// Whether the configuration declares it (then its name, description and roles change there).
+    pub declared: bool,
+    /// Its roles, `App/Role`.
+    pub roles: Vec<String>,
+    /// Its members, sorted by user key.
+    pub members: Vec<MemberDoc>,
+}
+
+/// One member of a [`GroupDoc`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct MemberDoc {
+    /// The user key.
+    pub user: String,
+    /// `direct`, `idp:<name>`: `direct` first.
+    pub provenance: Vec<String>,
+}
+
+/// The `groups show` document of (`stage`, `name`); a declared group the store does not hold yet
+/// shows as it will be. `None` when there is no such group.
+pub fn group_doc(
+    config: &Config,
+    state: &State,
+    stage: &Stage,
+    name: &GroupName,
+) -> Result<Option<GroupDoc>, StateError> {
+    let group = match state.find_group(stage, name)? {
+        Some(group) => group,
+        None => match pending_declared(config, stage, name) {
+            Some(group) => group,
+            None => return Ok(None),
+        },
+    };
+    let members = if group.id >= 0 {
+        state.group_members(group.id)?
+    } else {
+        Vec::new()
+    };
+    Ok(Some(GroupDoc {
+        declared: declared_line(config, &group.stage, &group.name).is_some(),
+        name: group.name,
+        stage: group.stage,
+        description: group.description,
+        roles: group.roles,
+        members: members
+            .into_iter()
+            .map(|m| MemberDoc {
+                user: m.user,
+                provenance: m.provenance.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
+    }))
+}
+
 /// The `users show` document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserDoc {
     /// The user key.
     pub user: String,
@@ -38,7 +100,7 @@ pub struct UserDoc {
 }
 
 /// One group of a [`UserDoc`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserGroupDoc {
     /// The group's name.
     pub name: String,

@@ -1,85 +1,35 @@
-//! `idpsync groups create|update|roles|add-user|remove-user|delete`: administrator edits.
-//!
-//! The configuration's rules are checked here (declared groups own their name, description and
-//! roles; roles must be in the `[[app]]` catalogue); the store's rules inside the state's transaction.
+//! `idpsync groups create|update|roles|add-user|remove-user|delete`: administrator edits, through
+//! the same [`crate::admin::Edits`] as the admin API and the console; this module only turns
+//! arguments into calls and results into lines.
 
-use std::collections::BTreeSet;
-
-use super::{Usage, stage_arg};
+use crate::admin::{AdminError, CreateGroup, Edits};
 use crate::cli::GroupsCommand;
 use crate::config::Config;
-use crate::model::{GroupName, Role, Stage, UserKey};
-use crate::state::State;
+use crate::state::{State, StateError};
 use crate::sync::unix_user;
 
-fn name_arg(raw: &str) -> Result<GroupName, Usage> {
-    GroupName::parse(raw).map_err(|e| Usage(e.0))
-}
-
-fn roles_arg(config: &Config, raw: &[String]) -> Result<Vec<Role>, Usage> {
-    raw.iter()
-        .map(|r| {
-            let role = Role::parse(r).map_err(|e| Usage(e.0))?;
-            config.check_role(&role).map_err(Usage)?;
-            Ok(role)
-        })
-        .collect()
-}
-
-fn keys_arg(raw: &[String]) -> Result<Vec<UserKey>, Usage> {
-    raw.iter()
-        .map(|k| UserKey::parse(k).map_err(|e| Usage(format!("{k:?}: {}", e.0))))
-        .collect()
-}
-
-/// Refuses an edit the configuration owns: declared groups keep their name, description and roles.
-fn refuse_declared(
-    config: &Config,
-    stage: &Stage,
-    name: &GroupName,
-    what: &str,
-) -> Result<(), Usage> {
-    match config.declared_group(stage.as_str(), name.norm()) {
-        Some(declared) => Err(Usage(format!(
-            "group {:?} in stage {stage} is declared in {} line {}; its {what} can only change there",
-            declared.name.as_str(),
-            config.path.display(),
-            declared.line.unwrap_or(0)
-        ))),
-        None => Ok(()),
+/// An [`AdminError`] as the CLI reports it: the flags that would let a refused delete through
+/// are named as flags.
+fn cli_error(e: AdminError) -> anyhow::Error {
+    match e {
+        AdminError::MembersRemain { detail, .. } => StateError::Refused(format!(
+            "{detail}; delete it with --remove-members to remove them too"
+        ))
+        .into(),
+        other => other.into(),
     }
-}
-
-/// The group as stored (its name as shown, its roles), or exit 2 naming what was asked for.
-fn stored(
-    state: &State,
-    stage: &Stage,
-    name: &GroupName,
-) -> Result<crate::state::GroupView, anyhow::Error> {
-    state
-        .find_group(stage, name)?
-        .ok_or_else(|| Usage(format!("no group {:?} in stage {stage}", name.as_str())).into())
-}
-
-/// Refuses a direct-membership edit in a stage a remote store serves (SPEC §2: for now).
-fn refuse_remote(config: &Config, stage: &Stage, what: &str) -> Result<(), Usage> {
-    if config.store.serves_remotely(stage) {
-        return Err(Usage(format!(
-            "stage {stage} is served by the {} store: {what} from the CLI are refused for it for now; \
-             change memberships in the IdP (through a mapping) or in the store itself",
-            config.store.kind()
-        )));
-    }
-    Ok(())
 }
 
 /// Runs one of the edit subcommands.
 pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
     let actor = format!("cli:{}", unix_user());
     let mut state = State::open(&config.daemon.state)?;
-    state.serve_remotely(&config.store.tenant(), config.store.remote_stages())?;
-    // Declared groups exist before anyone edits their members.
-    state.sync_declared(&config.groups, &actor)?;
+    let mut edits = Edits::open(config, &mut state, &actor).map_err(cli_error)?;
+    edit(&mut edits, command).map_err(cli_error)?;
+    Ok(0)
+}
+
+fn edit(edits: &mut Edits<'_>, command: &GroupsCommand) -> Result<(), AdminError> {
     match command {
         GroupsCommand::List { .. } | GroupsCommand::Show { .. } => {
             unreachable!("read commands are not edits")
@@ -90,10 +40,13 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             description,
             roles,
         } => {
-            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
-            let roles: BTreeSet<Role> = roles_arg(config, roles)?.into_iter().collect();
-            state.create_group(&stage, &name, description, &roles, &actor)?;
-            println!("Created group {:?} in stage {stage}.", name.as_str());
+            let doc = edits.create(&CreateGroup {
+                name: name.clone(),
+                stage: stage.clone(),
+                description: description.clone(),
+                roles: roles.clone(),
+            })?;
+            println!("Created group {:?} in stage {}.", doc.name, doc.stage);
         }
         GroupsCommand::Update {
             name,
@@ -101,38 +54,23 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             rename,
             description,
         } => {
-            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
-            let shown = stored(&state, &stage, &name)?;
             if rename.is_none() && description.is_none() {
-                return Err(Usage(
+                return Err(AdminError::Invalid(
                     "nothing to change: give --rename NEW and/or --description D".into(),
-                )
-                .into());
+                ));
             }
-            let what = if rename.is_some() {
-                "name"
-            } else {
-                "description"
-            };
-            refuse_declared(config, &stage, &name, what)?;
-            let rename = rename.as_deref().map(name_arg).transpose()?;
-            state.update_group(
-                &stage,
-                &name,
-                rename.as_ref(),
-                description.as_deref(),
-                &actor,
-            )?;
-            match &rename {
-                Some(new) => println!(
+            let before = edits.group(stage, name)?;
+            let doc = edits.update(stage, name, rename.as_deref(), description.as_deref())?;
+            if rename.is_some() {
+                println!(
                     "Renamed {:?} to {:?} in stage {stage}.",
-                    shown.name,
-                    new.as_str()
-                ),
-                None => println!(
+                    before.name, doc.name
+                );
+            } else {
+                println!(
                     "Updated the description of {:?} in stage {stage}.",
-                    shown.name
-                ),
+                    doc.name
+                );
             }
         }
         GroupsCommand::Roles {
@@ -141,21 +79,13 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             add,
             remove,
         } => {
-            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
-            let shown = stored(&state, &stage, &name)?;
             if add.is_empty() && remove.is_empty() {
-                return Err(Usage(
+                return Err(AdminError::Invalid(
                     "nothing to change: give --add APP/ROLE and/or --remove APP/ROLE".into(),
-                )
-                .into());
+                ));
             }
-            refuse_declared(config, &stage, &name, "roles")?;
-            let add = roles_arg(config, add)?;
-            let remove: Vec<Role> = remove
-                .iter()
-                .map(|r| Role::parse(r).map_err(|e| Usage(e.0)))
-                .collect::<Result<_, _>>()?;
-            let roles = state.edit_roles(&stage, &name, &add, &remove, &actor)?;
+            let roles = edits.roles(stage, name, add, remove)?;
+            let shown = edits.group(stage, name)?;
             println!(
                 "Roles of {:?} in stage {stage}: {}",
                 shown.name,
@@ -167,32 +97,26 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             );
         }
         GroupsCommand::AddUser { name, stage, keys } => {
-            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
-            refuse_remote(config, &stage, "direct-membership edits")?;
-            let shown = stored(&state, &stage, &name)?;
-            for key in keys_arg(keys)? {
-                if state.add_direct(&stage, &name, &key, &actor)? {
-                    println!("Added {key} to {:?} in stage {stage} (direct).", shown.name);
-                } else {
-                    println!(
-                        "{key} already is a direct member of {:?} in stage {stage}.",
-                        shown.name
-                    );
-                }
+            let done = edits.members(stage, name, keys, &[])?;
+            let shown = edits.group(stage, name)?;
+            for key in &done.added {
+                println!("Added {key} to {:?} in stage {stage} (direct).", shown.name);
+            }
+            for key in &done.already {
+                println!(
+                    "{key} already is a direct member of {:?} in stage {stage}.",
+                    shown.name
+                );
             }
         }
         GroupsCommand::RemoveUser { name, stage, keys } => {
-            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
-            refuse_remote(config, &stage, "direct-membership edits")?;
-            let shown = stored(&state, &stage, &name)?;
-            let keys = keys_arg(keys)?;
-            for key in &keys {
-                let removed = state.remove_direct(&stage, &name, key, &actor)?;
-                if removed.remaining.is_empty() {
+            let done = edits.members(stage, name, &[], keys)?;
+            let shown = edits.group(stage, name)?;
+            for (key, remaining) in &done.removed {
+                if remaining.is_empty() {
                     println!("Removed {key} from {:?} in stage {stage}.", shown.name);
                 } else {
-                    let through: Vec<String> =
-                        removed.remaining.iter().map(ToString::to_string).collect();
+                    let through: Vec<String> = remaining.iter().map(ToString::to_string).collect();
                     println!(
                         "Removed the direct membership of {key} in {:?} in stage {stage}; {key} stays a member through {}.",
                         shown.name,
@@ -206,13 +130,8 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             stage,
             remove_members,
         } => {
-            let (stage, name) = (stage_arg(config, stage)?, name_arg(name)?);
-            let shown = stored(&state, &stage, &name)?;
-            refuse_declared(config, &stage, &name, "existence")?;
-            if *remove_members {
-                refuse_remote(config, &stage, "deletes that remove members")?;
-            }
-            let lost = state.delete_group(&stage, &name, *remove_members, &actor)?;
+            let shown = edits.group(stage, name)?;
+            let lost = edits.delete(stage, name, *remove_members)?;
             println!("Deleted group {:?} in stage {stage}.", shown.name);
             for member in &lost {
                 let roles = if shown.roles.is_empty() {
@@ -226,5 +145,5 @@ pub fn run(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
             }
         }
     }
-    Ok(0)
+    Ok(())
 }

@@ -2,30 +2,12 @@
 //!
 //! They open the state read-only (a missing state is an empty store) and work while the service runs.
 
-use serde::Serialize;
-
 use super::{Usage, stage_arg};
 use crate::cli::{GroupsCommand, Output, UsersCommand};
 use crate::config::Config;
 use crate::model::{GroupName, UserKey};
 use crate::state::State;
 use crate::views;
-
-#[derive(Serialize)]
-struct GroupDoc<'a> {
-    name: &'a str,
-    stage: &'a str,
-    description: &'a str,
-    declared: bool,
-    roles: &'a [String],
-    members: Vec<MemberDoc>,
-}
-
-#[derive(Serialize)]
-struct MemberDoc {
-    user: String,
-    provenance: Vec<String>,
-}
 
 /// Runs `groups list` or `groups show`.
 pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8> {
@@ -66,40 +48,13 @@ pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8
         } => {
             let stage = stage_arg(config, stage)?;
             let name = GroupName::parse(name).map_err(|e| Usage(e.0))?;
-            let stored = state.find_group(&stage, &name)?;
-            let group = match stored {
-                Some(group) => group,
-                None => views::pending_declared(config, &stage, &name).ok_or_else(|| {
-                    Usage(format!("no group {:?} in stage {stage}", name.as_str()))
-                })?,
-            };
-            let members = if group.id >= 0 {
-                state.group_members(group.id)?
-            } else {
-                Vec::new()
-            };
-            let declared = views::declared_line(config, &group.stage, &group.name);
+            let doc = views::group_doc(config, &state, &stage, &name)?
+                .ok_or_else(|| Usage(format!("no group {:?} in stage {stage}", name.as_str())))?;
             match output {
-                Output::Json => {
-                    let doc = GroupDoc {
-                        name: &group.name,
-                        stage: &group.stage,
-                        description: &group.description,
-                        declared: declared.is_some(),
-                        roles: &group.roles,
-                        members: members
-                            .iter()
-                            .map(|m| MemberDoc {
-                                user: m.user.clone(),
-                                provenance: m.provenance.iter().map(ToString::to_string).collect(),
-                            })
-                            .collect(),
-                    };
-                    println!("{}", serde_json::to_string_pretty(&doc)?);
-                }
+                Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
                 Output::Text => {
-                    print!("{} ({})", group.name, group.stage);
-                    match declared {
+                    print!("{} ({})", doc.name, doc.stage);
+                    match views::declared_line(config, &doc.stage, &doc.name) {
                         Some(line) => println!(
                             " — declared in {} line {}",
                             config.path.display(),
@@ -107,20 +62,18 @@ pub fn run_groups(config: &Config, command: &GroupsCommand) -> anyhow::Result<u8
                         ),
                         None => println!(),
                     }
-                    println!("Description: {}", group.description);
+                    println!("Description: {}", doc.description);
                     println!(
                         "Roles: {}",
-                        if group.roles.is_empty() {
+                        if doc.roles.is_empty() {
                             "none".into()
                         } else {
-                            group.roles.join(", ")
+                            doc.roles.join(", ")
                         }
                     );
-                    println!("Members ({}):", members.len());
-                    for m in &members {
-                        let provenance: Vec<String> =
-                            m.provenance.iter().map(ToString::to_string).collect();
-                        println!("  {:<36} {}", m.user, provenance.join(", "));
+                    println!("Members ({}):", doc.members.len());
+                    for m in &doc.members {
+                        println!("  {:<36} {}", m.user, m.provenance.join(", "));
                     }
                 }
             }

@@ -69,6 +69,9 @@ pub fn exit_code_of(error: &anyhow::Error) -> u8 {
     if let Some(e) = error.downcast_ref::<StateError>() {
         return state_code(e);
     }
+    if let Some(e) = error.downcast_ref::<crate::admin::AdminError>() {
+        return e.exit_code();
+    }
     match error.downcast_ref::<PlanError>() {
         Some(PlanError::Unreadable { .. }) => return 2,
         Some(PlanError::ConfigChanged { .. }) => return 3,

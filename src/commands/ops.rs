@@ -7,9 +7,9 @@ use serde::Serialize;
 use super::Usage;
 use crate::cli::{AuditArgs, JournalCommand, Output};
 use crate::config::Config;
-use crate::model::{GroupName, IdpName, UserKey};
+use crate::model::IdpName;
 use crate::source::Source;
-use crate::state::{AuditFilter, State, rfc3339};
+use crate::state::{State, rfc3339};
 use crate::sync::unix_user;
 
 /// The `status --output json` document of SPEC §3, field for field.
@@ -159,39 +159,17 @@ fn print_status(doc: &StatusDoc) {
 
 /// Prints audit records matching the filters.
 pub fn audit(config: &Config, args: &AuditArgs) -> anyhow::Result<u8> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| t.timestamp())
-                .map_err(|e| {
-                    Usage(format!(
-                        "--since {s:?} is not an RFC 3339 time such as 2026-11-28T00:00:00Z: {e}"
-                    ))
-                })
-        })
-        .transpose()?;
-    let user = args
-        .user
-        .as_deref()
-        .map(|k| UserKey::parse(k).map_err(|e| Usage(e.0)))
-        .transpose()?;
-    let group = match (&args.group, &args.stage) {
-        (Some(name), Some(stage)) => {
-            let stage = super::stage_arg(config, stage)?;
-            Some((
-                stage,
-                GroupName::parse(name)
-                    .map_err(|e| Usage(e.0))?
-                    .norm()
-                    .to_owned(),
-            ))
-        }
-        _ => None,
-    };
+    let (filter, stage) = crate::admin::audit_filter(
+        config,
+        &crate::admin::AuditQuery {
+            since: args.since.as_deref(),
+            user: args.user.as_deref(),
+            group: args.group.as_deref(),
+            stage: args.stage.as_deref(),
+        },
+    )?;
     let state = State::open_read_only(&config.daemon.state)?;
-    let records = state.audit(&AuditFilter { since, user, group })?;
+    let records = crate::admin::audit_records(&state, &filter, stage.as_ref())?;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&records)?),
         Output::Text => {

@@ -27,6 +27,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/login", post(super::login::login))
         .route("/v1/users/{key}", get(user))
         .route("/v1/groups", get(groups))
+        .route("/v1/admin/{*rest}", axum::routing::any(admin_elsewhere))
         .with_state(shared)
 }
 
@@ -70,7 +71,7 @@ async fn user(
     Query(query): Query<StageQuery>,
 ) -> Result<Response, ApiError> {
     let config = shared.config();
-    check_app_token(&config, &headers)?;
+    check_app_token(&shared, &headers)?;
     let key = UserKey::parse(&key)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.0))?;
     let stage = stage_of(&config, query.stage.as_deref())?;
@@ -88,7 +89,7 @@ async fn groups(
     Query(query): Query<StageQuery>,
 ) -> Result<Response, ApiError> {
     let config = shared.config();
-    check_app_token(&config, &headers)?;
+    check_app_token(&shared, &headers)?;
     let stage = stage_of(&config, query.stage.as_deref())?;
     blocking(move || {
         let state = State::open_read_only(&config.daemon.state)?;
@@ -133,10 +134,33 @@ fn stage_of(config: &crate::config::Config, raw: Option<&str>) -> Result<Option<
     }
 }
 
-/// Passes when the request carries the app token. Without an app token configured, the read
-/// API is off.
-fn check_app_token(config: &crate::config::Config, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The admin API is not served on `listen`: it is off, or on `admin_listen`.
+async fn admin_elsewhere(Extract(shared): Extract<Arc<Shared>>) -> super::admin::Problem {
+    let config = shared.config();
+    super::admin::Problem::not_found(match &config.daemon.admin_token {
+        None => "the admin API is off: set daemon.admin_token_file".to_owned(),
+        Some(_) => format!(
+            "the admin API is served on daemon.admin_listen ({}), not here",
+            config.daemon.admin_listen
+        ),
+    })
+}
+
+/// Passes when the request carries the app token, or the admin token. Without an app token
+/// configured, the read API answers the admin token only, and is off without either.
+fn check_app_token(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    if super::admin::has_admin_token(shared, headers) {
+        return Ok(());
+    }
+    let config = shared.config();
     let Some(expected) = &config.daemon.app_token else {
+        if config.daemon.admin_token.is_some() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "a missing or wrong admin token",
+            ));
+        }
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -170,7 +194,7 @@ pub(super) fn require_bearer(
 }
 
 /// Compares two secrets in time that depends on their lengths only.
-fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -14,12 +14,15 @@
 //! systemd needs: signals (SIGTERM/SIGINT stop, SIGHUP reloads) and `sd_notify` (READY,
 //! RELOADING, STOPPING, WATCHDOG).
 
+mod admin;
+mod console;
 mod http;
 mod journal;
 mod login;
 mod metrics;
 mod notify;
 mod providers;
+mod runs;
 mod schedule;
 
 use std::net::SocketAddr;
@@ -56,6 +59,10 @@ pub(crate) struct Shared {
     logins: login::Logins,
     /// Notified when a login has journalled changes for a remote store.
     journal: Notify,
+    /// The runs administrators started, and the turn every run takes.
+    runs: runs::Runs,
+    /// Becomes `true` when the service stops.
+    stopping: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -64,6 +71,13 @@ impl Shared {
             .read()
             .expect("the config lock is never poisoned")
             .clone()
+    }
+
+    /// Which stages are served as each IdP of a run commits: a reload during the run takes effect
+    /// at its commits, and a change into a stage the new configuration no longer serves is dropped.
+    fn served_now(self: &Arc<Self>) -> ServedNow {
+        let shared = self.clone();
+        ServedNow(Arc::new(move || shared.config().daemon.stages.clone()))
     }
 
     /// Reads the journal's depth into the gauges.
@@ -84,6 +98,7 @@ impl Shared {
 /// The service running in this process.
 pub struct Service {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     config_path: PathBuf,
     env: Vec<(String, String)>,
@@ -128,12 +143,15 @@ impl Service {
         } else {
             info!(pending, failed, "Journal finished: no entry is in flight.");
         }
+        let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
             config: RwLock::new(config.clone()),
             metrics: Metrics::new(),
             ready: AtomicBool::new(false),
             logins: login::Logins::new(&config)?,
             journal: Notify::new(),
+            runs: runs::Runs::default(),
+            stopping: stopped.clone(),
         });
         shared.metrics.set_journal(pending, failed);
         shared
@@ -143,34 +161,31 @@ impl Service {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.daemon.listen))?;
         let addr = listener.local_addr()?;
-        let (stop, stopped) = watch::channel(false);
         let reloaded = Arc::new(Notify::new());
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(journal::send_journal(
             shared.clone(),
             stopped.clone(),
         )));
-        let router = http::router(shared.clone());
-        let mut http_stop = stopped.clone();
-        let mut http_deadline = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async move { crate::sync::stopped(&mut http_stop).await };
-            let serve = axum::serve(listener, router).with_graceful_shutdown(shutdown);
-            // Requests in flight get HTTP_DRAIN to finish; a client that never completes its
-            // request does not hold the stop up.
-            let deadline = async move {
-                crate::sync::stopped(&mut http_deadline).await;
-                tokio::time::sleep(HTTP_DRAIN).await;
-            };
-            tokio::select! {
-                served = serve => {
-                    if let Err(e) = served {
-                        error!(error = %e, "The HTTP listener failed.");
-                    }
-                }
-                () = deadline => warn!("HTTP connections still open at stop were closed."),
+        tasks.push(serve(
+            listener,
+            http::router(shared.clone()),
+            stopped.clone(),
+        ));
+        let admin_addr = match &config.daemon.admin_token {
+            Some(_) => {
+                let admin = tokio::net::TcpListener::bind(config.daemon.admin_listen)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot listen on {}: {e}", config.daemon.admin_listen)
+                    })?;
+                let admin_addr = admin.local_addr()?;
+                tasks.push(serve(admin, admin::router(shared.clone()), stopped.clone()));
+                info!(admin_listen = %admin_addr, "Admin API and web console listening.");
+                Some(admin_addr)
             }
-        }));
+            None => None,
+        };
         tasks.extend(shared.logins.providers().spawn_loaders(&stopped));
         tasks.push(tokio::spawn(schedule_loop(
             shared.clone(),
@@ -181,6 +196,7 @@ impl Service {
         info!(listen = %addr, state = %config.daemon.state.display(), "Service ready.");
         Ok(Service {
             addr,
+            admin_addr,
             shared,
             config_path: config_path.to_owned(),
             env,
@@ -193,6 +209,11 @@ impl Service {
     /// The address the listener is bound to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the admin API and web console, when `admin_token_file` turns them on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The configuration in force.
@@ -259,6 +280,33 @@ impl Service {
     }
 }
 
+/// Serves `router` on `listener` until the stop; requests in flight then get [`HTTP_DRAIN`] to
+/// finish, and a client that never completes its request does not hold the stop up.
+fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    stopped: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let mut http_stop = stopped.clone();
+    let mut http_deadline = stopped;
+    tokio::spawn(async move {
+        let shutdown = async move { crate::sync::stopped(&mut http_stop).await };
+        let serve = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+        let deadline = async move {
+            crate::sync::stopped(&mut http_deadline).await;
+            tokio::time::sleep(HTTP_DRAIN).await;
+        };
+        tokio::select! {
+            served = serve => {
+                if let Err(e) = served {
+                    error!(error = %e, "The HTTP listener failed.");
+                }
+            }
+            () = deadline => warn!("HTTP connections still open at stop were closed."),
+        }
+    })
+}
+
 /// Runs at once, then on the schedule, until stopped.
 async fn schedule_loop(
     shared: Arc<Shared>,
@@ -287,18 +335,17 @@ async fn schedule_loop(
         if *stop.borrow() {
             return;
         }
+        // A run an administrator started goes first when it holds the turn.
+        let _turn = tokio::select! {
+            turn = shared.runs.turn.lock() => turn,
+            () = crate::sync::stopped(&mut stop) => return,
+        };
         let config = shared.config();
         let started = Utc::now();
-        // A reload during the run takes effect at its commits: a change into a stage the new
-        // configuration no longer serves is dropped.
-        let served_now = {
-            let shared = shared.clone();
-            ServedNow(Arc::new(move || shared.config().daemon.stages.clone()))
-        };
         let options = RunOptions {
             actor: Some(ACTOR.to_owned()),
             stop: Some(stop.clone()),
-            served_now: Some(served_now),
+            served_now: Some(shared.served_now()),
             ..RunOptions::default()
         };
         match sync_once(&config, &options, &crate::progress::silent).await {

@@ -1,4 +1,4 @@
-//! Administrator edits of the embedded store: rename, describe, roles, remove a direct member, delete.
+//! Administrator edits of the embedded store: rename, describe, roles, delete.
 //!
 //! Each edit is one short transaction that audits what it changed with the caller's actor and bumps
 //! the state generation. Rules that need the configuration (declared groups, the role catalogue) are
@@ -9,16 +9,9 @@ use std::collections::BTreeSet;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::apply::{Batch, ChangeOp, MembershipChange, apply_direct, apply_in};
+use super::apply::{Batch, MembershipChange, apply_in};
 use super::{DIRECT_SOURCE, State, StateError, unix_now};
-use crate::model::{GroupName, Provenance, Role, Stage, UserKey};
-
-/// What `remove_direct` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemovedDirect {
-    /// The provenances that still hold the membership (an IdP's), so the user keeps access.
-    pub remaining: Vec<Provenance>,
-}
+use crate::model::{GroupName, Provenance, Role, Stage};
 
 /// A member of a deleted group and the roles it lost (those no other group of the stage grants).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,51 +165,26 @@ impl State {
         Ok(roles)
     }
 
-    /// Removes the `direct` provenance of `user` in a group; an IdP's provenance stays.
-    pub fn remove_direct(
-        &mut self,
+    /// What deleting group (`stage`, `name`) would take: each member and the roles it would lose
+    /// (those no other group of the stage grants). Writes nothing.
+    pub fn delete_preview(
+        &self,
         stage: &Stage,
         name: &GroupName,
-        user: &UserKey,
-        actor: &str,
-    ) -> Result<RemovedDirect, StateError> {
-        let path = self.path.clone();
-        let err = |e| super::sqlite(&path, e);
-        let tx = self.write_tx()?;
-        let (id, group) = group_id(&tx, stage, name)?;
-        let applied =
-            apply_direct(&tx, actor, stage, ChangeOp::Remove, id, user.as_str()).map_err(err)?;
-        if applied.removes == 0 {
-            return Err(StateError::Invalid(format!(
-                "{user} is not a direct member of {group:?} in stage {stage}"
-            )));
-        }
-        let uid: i64 = tx
+    ) -> Result<Vec<LostRoles>, StateError> {
+        let id: Option<i64> = self
+            .conn
             .query_row(
-                "SELECT id FROM users WHERE key = ?1",
-                [user.as_str()],
+                "SELECT id FROM groups WHERE stage = ?1 AND norm = ?2",
+                params![stage.as_str(), name.norm()],
                 |r| r.get(0),
             )
-            .map_err(err)?;
-        let remaining: Vec<Provenance> = {
-            let mut stmt = tx
-                .prepare("SELECT s.provenance FROM memberships m JOIN sources s ON s.id = m.source WHERE m.group_id = ?1 AND m.user_id = ?2")
-                .map_err(err)?;
-            let rows = stmt
-                .query_map(params![id, uid], |r| r.get::<_, String>(0))
-                .map_err(err)?;
-            let mut list = Vec::new();
-            for row in rows {
-                list.push(
-                    Provenance::parse(&row.map_err(err)?).map_err(|e| StateError::Invalid(e.0))?,
-                );
-            }
-            list.sort();
-            list
-        };
-        super::bump_generation(&tx).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(RemovedDirect { remaining })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match id {
+            Some(id) => lost_roles(&self.conn, stage, id).map_err(|e| self.err(e)),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Deletes a group. With members it is refused unless `remove_members`; then every membership
@@ -311,7 +279,11 @@ impl State {
 }
 
 /// For each member of group `id`: the roles of the group no other group of the stage gives them.
-fn lost_roles(tx: &Transaction<'_>, stage: &Stage, id: i64) -> rusqlite::Result<Vec<LostRoles>> {
+fn lost_roles(
+    tx: &rusqlite::Connection,
+    stage: &Stage,
+    id: i64,
+) -> rusqlite::Result<Vec<LostRoles>> {
     let mut stmt = tx.prepare(
         "SELECT DISTINCT u.id, u.key FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.group_id = ?1 ORDER BY u.key",
     )?;

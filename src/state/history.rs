@@ -11,7 +11,7 @@ use super::{State, StateError, rfc3339, unix_now};
 use crate::model::{IdpName, Stage, UserKey};
 
 /// One audit record, with names resolved (a deleted group keeps its last name).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// When, RFC 3339 UTC.
     pub time: String,

@@ -7,6 +7,7 @@
 
 mod apply;
 mod bulk;
+mod direct;
 mod drops;
 mod edit;
 mod groups;
@@ -18,6 +19,7 @@ mod login;
 mod pause;
 mod remote;
 mod remote_cache;
+mod run_list;
 mod runs;
 mod saved;
 mod schema;
@@ -32,13 +34,15 @@ use rusqlite::{Connection, OpenFlags};
 pub use apply::{
     Applied, Batch, ChangeOp, DropReason, Dropped, MembershipChange, ReadRecord, RunPart,
 };
-pub use edit::{LostRoles, RemovedDirect};
+pub use direct::DirectEdit;
+pub use edit::LostRoles;
 pub use groups::{GroupMember, GroupView, UserMembership};
 pub use history::{AuditFilter, AuditRecord, IdpRun, JournalEntry, StoredRead};
 pub use idp_names::IdpGroupNames;
 pub use load::{FormerName, Loaded, LoadedGroup};
 pub use login::{LoginApplied, LoginChange, LoginDone, LoginRequest, LoginState};
 pub use remote::{CachedGroup, OpenEntry, Owner, Settled};
+pub use run_list::{RunIdp, RunPage, RunSummary};
 pub use runs::{NotApplied, PendingRefusal, Refusal, RunRecord};
 pub use saved::{NamedChange, PlanPart, stale as stale_plan};
 

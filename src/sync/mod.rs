@@ -46,6 +46,11 @@ use prepare::Prepare;
 use read::Read;
 pub use remote::RemoteRun;
 
+/// Checks that a run may select `idps` (each configured and read in batch) before it starts.
+pub fn check_idps(config: &Config, idps: &[IdpName]) -> Result<(), SyncError> {
+    read::select_idps(config, idps).map(|_| ())
+}
+
 /// What the caller asks of a run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -68,6 +73,9 @@ pub struct RunOptions {
     /// service reloads its configuration); a change into a stage no longer served is dropped.
     /// Without it, the run's configuration says.
     pub served_now: Option<ServedNow>,
+    /// The run's id, when the caller named it before the run (the admin API answers with it);
+    /// a new UUIDv7 when absent.
+    pub run_id: Option<String>,
 }
 
 /// Asks, at each commit, which stages are served now.
@@ -137,7 +145,10 @@ pub async fn sync_once(
     options: &RunOptions,
     progress: ProgressFn<'_>,
 ) -> Result<RunOutput, SyncError> {
-    let run_id = uuid::Uuid::now_v7().to_string();
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let selected = read::select_idps(config, &options.idps)?;
     // The remote store first: what earlier runs left is sent, and which mapped groups it lacks is
     // known before the shortcut is judged (a group missing now, or then, changes the plan).

@@ -4,6 +4,8 @@
 //!   clean environment; state and folder snapshots.
 //! - `admin`: the administration commands: group edits, declared groups, provenances, saved plans,
 //!   audit, status, journal, export, backup and writes beside another writer.
+//! - `admin_api`: the admin REST API of `admin_listen` through the running service: tokens, the
+//!   OpenAPI document, group edits with the CLI's rules, problem documents, pages, reconciles.
 //! - `bad_input`: every bad configuration, override or argument exits 2 and changes nothing.
 //! - `cli`: the reconcile document, dry runs, read commands, IdP failures, paths, `check`.
 //! - `declared`: a declared group found as declared is not written or audited again.
@@ -29,6 +31,7 @@
 
 mod ad;
 mod admin;
+mod admin_api;
 mod armed;
 mod bad_input;
 mod cli;

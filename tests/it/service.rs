@@ -24,32 +24,32 @@ use serde_json::{Value, json};
 use crate::common::{CONFIG, Env, corp_export};
 
 /// The app token of every test configuration here.
-const TOKEN: &str = "app-token-7c1e9b44";
+pub(crate) const TOKEN: &str = "app-token-7c1e9b44";
 /// A run every second.
-const EVERY_SECOND: &str = "*/1 * * * * *";
+pub(crate) const EVERY_SECOND: &str = "*/1 * * * * *";
 /// Once a year: in a test, only the run at start happens.
-const YEARLY: &str = "0 0 0 1 1 *";
+pub(crate) const YEARLY: &str = "0 0 0 1 1 *";
 /// How long any "eventually" may take.
-const PATIENCE: Duration = Duration::from_secs(15);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
 /// [`CONFIG`] with `daemon` extra keys after `[daemon]` and `rest` appended.
-fn config_with(daemon: &str, rest: &str) -> String {
+pub(crate) fn config_with(daemon: &str, rest: &str) -> String {
     let config = CONFIG.replacen("[daemon]\n", &format!("[daemon]\n{daemon}"), 1);
     assert_ne!(config, CONFIG, "CONFIG has a [daemon] table");
     format!("{config}{rest}")
 }
 
 /// The `[daemon]` keys of the service: a free loopback port, `schedule`, the app token file.
-fn daemon_keys(schedule: &str) -> String {
+pub(crate) fn daemon_keys(schedule: &str) -> String {
     format!("listen = \"127.0.0.1:0\"\nschedule = \"{schedule}\"\napp_token_file = \"app.token\"\n")
 }
 
 /// [`Env::new`] set up for the service on `schedule`, with `rest` appended to the configuration.
-fn service_env_with(schedule: &str, rest: &str) -> Env {
+pub(crate) fn service_env_with(schedule: &str, rest: &str) -> Env {
     let env = Env::new();
     env.write_config(&config_with(&daemon_keys(schedule), rest));
     std::fs::write(env.path("app.token"), format!("{TOKEN}\n")).unwrap();
@@ -69,7 +69,7 @@ fn replace_file(path: &Path, text: &str) {
 }
 
 /// Replaces the export `corp.json` whole.
-fn replace_export(env: &Env, doc: &Value) {
+pub(crate) fn replace_export(env: &Env, doc: &Value) {
     replace_file(
         &env.path("corp.json"),
         &serde_json::to_string_pretty(doc).unwrap(),
@@ -277,7 +277,7 @@ fn counter(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)
 }
 
 /// `idpsync_runs_total` of the in-process service (one IdP: the number of runs).
-fn runs_of(service: &Service) -> f64 {
+pub(crate) fn runs_of(service: &Service) -> f64 {
     counter(
         &parse_metrics(&service.metrics().encode()),
         "idpsync_runs_total",
@@ -286,7 +286,7 @@ fn runs_of(service: &Service) -> f64 {
 }
 
 /// Waits until the service has counted `more` runs after `from`.
-fn wait_for_runs(service: &Service, from: f64, more: f64) -> f64 {
+pub(crate) fn wait_for_runs(service: &Service, from: f64, more: f64) -> f64 {
     eventually(&format!("{more} more runs after {from}"), || {
         let runs = runs_of(service);
         if runs >= from + more {
@@ -344,14 +344,14 @@ fn membership_count(env: &Env) -> i64 {
 }
 
 /// `idpsync status --output json`.
-fn status_of(env: &Env) -> Value {
+pub(crate) fn status_of(env: &Env) -> Value {
     let out = env.run(&["status", "--output", "json"]);
     out.expect(0);
     out.json()
 }
 
 /// `status`'s entry for `idp`.
-fn idp_status(doc: &Value, idp: &str) -> Value {
+pub(crate) fn idp_status(doc: &Value, idp: &str) -> Value {
     doc["idps"]
         .as_array()
         .unwrap()
