@@ -202,21 +202,10 @@ impl State {
         let (id, group) = group_id(&tx, stage, name)?;
         let lost = lost_roles(&tx, stage, id).map_err(err)?;
         if !lost.is_empty() && !remove_members {
-            let losses: Vec<String> = lost
-                .iter()
-                .map(|l| {
-                    let roles = if l.roles.is_empty() {
-                        "no roles".to_owned()
-                    } else {
-                        l.roles.join(", ")
-                    };
-                    format!("{} would lose {roles}", l.user)
-                })
-                .collect();
+            // The caller said who would lose what (`delete_preview`); members joined since.
             return Err(StateError::Refused(format!(
-                "group {group:?} in stage {stage} has {} members ({}); delete it with --remove-members to remove them too",
-                lost.len(),
-                losses.join("; ")
+                "group {group:?} in stage {stage} has {} members now; delete it with its members removed, or look again",
+                lost.len()
             )));
         }
         // Every membership goes through the checked apply, one provenance at a time, audited as
