@@ -3,8 +3,8 @@
 
 use super::{AdminError, stage_of};
 use crate::config::Config;
-use crate::model::{GroupName, Stage, UserKey};
-use crate::state::{AuditFilter, AuditRecord, State, StateError};
+use crate::model::{GroupName, UserKey};
+use crate::state::AuditFilter;
 
 /// The filters in words; each optional.
 #[derive(Debug, Clone, Default)]
@@ -19,11 +19,8 @@ pub struct AuditQuery<'a> {
     pub stage: Option<&'a str>,
 }
 
-/// The checked filter, and the stage to keep when only a stage was given.
-pub fn audit_filter(
-    config: &Config,
-    query: &AuditQuery<'_>,
-) -> Result<(AuditFilter, Option<Stage>), AdminError> {
+/// The checked filter.
+pub fn audit_filter(config: &Config, query: &AuditQuery<'_>) -> Result<AuditFilter, AdminError> {
     let since = query
         .since
         .map(|s| {
@@ -56,19 +53,10 @@ pub fn audit_filter(
         }
         (None, _) => None,
     };
-    let stage_only = if group.is_none() { stage } else { None };
-    Ok((AuditFilter { since, user, group }, stage_only))
-}
-
-/// The audit records matching `filter` (and of `stage`, when given), oldest first.
-pub fn audit_records(
-    state: &State,
-    filter: &AuditFilter,
-    stage: Option<&Stage>,
-) -> Result<Vec<AuditRecord>, StateError> {
-    let mut records = state.audit(filter)?;
-    if let Some(stage) = stage {
-        records.retain(|r| r.stage.as_deref() == Some(stage.as_str()));
-    }
-    Ok(records)
+    Ok(AuditFilter {
+        since,
+        user,
+        group,
+        stage,
+    })
 }

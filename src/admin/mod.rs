@@ -13,7 +13,7 @@ mod groups;
 mod mappings;
 mod refusals;
 
-pub use audit::{AuditQuery, audit_filter, audit_records};
+pub use audit::{AuditQuery, audit_filter};
 pub use groups::{CreateGroup, Edits, stage_of};
 pub use mappings::{MappingDoc, mapping_docs};
 pub use refusals::{RefusalDoc, approval_of, refusal_docs};

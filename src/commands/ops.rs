@@ -159,7 +159,7 @@ fn print_status(doc: &StatusDoc) {
 
 /// Prints audit records matching the filters.
 pub fn audit(config: &Config, args: &AuditArgs) -> anyhow::Result<u8> {
-    let (filter, stage) = crate::admin::audit_filter(
+    let filter = crate::admin::audit_filter(
         config,
         &crate::admin::AuditQuery {
             since: args.since.as_deref(),
@@ -169,7 +169,7 @@ pub fn audit(config: &Config, args: &AuditArgs) -> anyhow::Result<u8> {
         },
     )?;
     let state = State::open_read_only(&config.daemon.state)?;
-    let records = crate::admin::audit_records(&state, &filter, stage.as_ref())?;
+    let records = state.audit(&filter)?;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&records)?),
         Output::Text => {

@@ -42,6 +42,8 @@ pub struct AuditFilter {
     pub user: Option<UserKey>,
     /// Records about this group (stage, normalised name).
     pub group: Option<(Stage, String)>,
+    /// Records about groups of this stage.
+    pub stage: Option<Stage>,
 }
 
 /// The last run of one IdP.
@@ -98,10 +100,48 @@ pub struct JournalEntry {
 impl State {
     /// Audit records matching `filter`, oldest first.
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StateError> {
+        Ok(self.audit_page(filter, None, None)?.0)
+    }
+
+    /// Up to `limit` audit records matching `filter` after cursor `after` (from the start when
+    /// `None`), oldest first, and the cursor of the next page (`None` on the last).
+    pub fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<AuditRecord>, Option<i64>), StateError> {
+        self.audit_rows(filter, after, limit, false)
+    }
+
+    /// The newest `limit` audit records matching `filter`, newest first, and whether there are
+    /// more.
+    pub fn audit_latest(
+        &self,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> Result<(Vec<AuditRecord>, bool), StateError> {
+        let (records, next) = self.audit_rows(filter, None, Some(limit), true)?;
+        Ok((records, next.is_some()))
+    }
+
+    /// The records matching `filter` past `cursor` in id order (descending when `newest_first`).
+    fn audit_rows(
+        &self,
+        filter: &AuditFilter,
+        cursor: Option<i64>,
+        limit: Option<u32>,
+        newest_first: bool,
+    ) -> Result<(Vec<AuditRecord>, Option<i64>), StateError> {
+        let (past, order) = if newest_first {
+            ("a.id < ?6", "DESC")
+        } else {
+            ("a.id > ?6", "ASC")
+        };
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT a.at, a.actor, a.op, coalesce(g.stage, d.stage), coalesce(g.name, d.name), u.key, s.provenance, a.cause, a.detail
+            .prepare(&format!(
+                "SELECT a.at, a.actor, a.op, coalesce(g.stage, d.stage), coalesce(g.name, d.name), u.key, s.provenance, a.cause, a.detail, a.id
                  FROM audit a
                  LEFT JOIN groups g ON g.id = a.group_id
                  LEFT JOIN deleted_groups d ON d.id = a.group_id
@@ -110,38 +150,58 @@ impl State {
                  WHERE (?1 IS NULL OR a.at >= ?1)
                    AND (?2 IS NULL OR u.key = ?2)
                    AND (?3 IS NULL OR (coalesce(g.stage, d.stage) = ?3 AND coalesce(g.norm, d.norm) = ?4))
-                 ORDER BY a.id",
-            )
+                   AND (?5 IS NULL OR coalesce(g.stage, d.stage) = ?5)
+                   AND {past}
+                 ORDER BY a.id {order}
+                 LIMIT ?7"
+            ))
             .map_err(|e| self.err(e))?;
         let (stage, norm) = filter
             .group
             .clone()
             .map(|(s, n)| (s.to_string(), n))
             .unzip();
+        // One more than asked: whether a next page exists.
+        let wanted = limit.map_or(-1, |n| i64::from(n) + 1);
         let rows = stmt
             .query_map(
                 params![
                     filter.since,
                     filter.user.as_ref().map(UserKey::as_str),
                     stage,
-                    norm
+                    norm,
+                    filter.stage.as_ref().map(Stage::as_str),
+                    cursor.unwrap_or(if newest_first { i64::MAX } else { i64::MIN }),
+                    wanted
                 ],
                 |r| {
-                    Ok(AuditRecord {
-                        time: rfc3339(r.get(0)?),
-                        actor: r.get(1)?,
-                        op: r.get(2)?,
-                        stage: r.get(3)?,
-                        group: r.get(4)?,
-                        user: r.get(5)?,
-                        provenance: r.get(6)?,
-                        cause: r.get(7)?,
-                        detail: r.get(8)?,
-                    })
+                    Ok((
+                        r.get::<_, i64>(9)?,
+                        AuditRecord {
+                            time: rfc3339(r.get(0)?),
+                            actor: r.get(1)?,
+                            op: r.get(2)?,
+                            stage: r.get(3)?,
+                            group: r.get(4)?,
+                            user: r.get(5)?,
+                            provenance: r.get(6)?,
+                            cause: r.get(7)?,
+                            detail: r.get(8)?,
+                        },
+                    ))
                 },
             )
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let mut found: Vec<(i64, AuditRecord)> =
+            rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        let next = match limit {
+            Some(n) if found.len() > n as usize => {
+                found.truncate(n as usize);
+                found.last().map(|(id, _)| *id)
+            }
+            _ => None,
+        };
+        Ok((found.into_iter().map(|(_, r)| r).collect(), next))
     }
 
     /// The last run that read `idp`, if any.

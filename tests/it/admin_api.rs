@@ -724,6 +724,30 @@ async fn lists_come_in_pages_with_a_cursor_and_a_limit() {
     );
     problem(&get(admin, "/v1/admin/groups?cursor=zzz"), 400, "cursor");
     problem(&get(admin, "/v1/admin/runs?cursor=zzz"), 400, "cursor");
+    problem(&get(admin, "/v1/admin/audit?cursor=zzz"), 400, "cursor");
+
+    // The audit, paged in the state, walks to the CLI's whole list; a stage alone filters too.
+    let whole = cli_audit(&env);
+    assert!(whole.len() > 5, "{whole:?}");
+    let mut walked = Vec::new();
+    let mut path = "/v1/admin/audit?limit=3".to_owned();
+    loop {
+        let page = get(admin, &path).json();
+        walked.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/admin/audit?limit=3&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(walked, whole);
+    let development = get(admin, "/v1/admin/audit?stage=development&limit=1000").json();
+    let items = development["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "the three creates: {development}");
+    assert!(
+        items
+            .iter()
+            .all(|r| r["stage"] == "development" && r["op"] == "group.create")
+    );
     problem(
         &get(admin, "/v1/admin/groups?stage=staging"),
         400,

@@ -37,16 +37,20 @@ impl PageQuery {
         }
     }
 
+    /// The cursor of a list paged in the state (the row id the page before ended at).
+    pub(super) fn keyset(&self) -> Result<Option<i64>, super::Problem> {
+        self.cursor
+            .as_deref()
+            .map(|c| c.parse::<i64>().map_err(|_| bad_cursor(c)))
+            .transpose()
+    }
+
     /// The page of `all` this query asks for; the cursor is the offset of its first item.
     pub(super) fn page_of<T>(&self, all: Vec<T>) -> Result<Page<T>, super::Problem> {
         let limit = self.limit()? as usize;
         let from = match &self.cursor {
             None => 0,
-            Some(cursor) => cursor.parse::<usize>().map_err(|_| {
-                super::Problem::bad_request(format!(
-                    "cursor {cursor:?} is not one this API gave: pass the `next` of the page before"
-                ))
-            })?,
+            Some(cursor) => cursor.parse::<usize>().map_err(|_| bad_cursor(cursor))?,
         };
         let total = all.len();
         let items: Vec<T> = all.into_iter().skip(from).take(limit).collect();
@@ -56,6 +60,12 @@ impl PageQuery {
             next: (end < total).then(|| end.to_string()),
         })
     }
+}
+
+fn bad_cursor(cursor: &str) -> super::Problem {
+    super::Problem::bad_request(format!(
+        "cursor {cursor:?} is not one this API gave: pass the `next` of the page before"
+    ))
 }
 
 #[cfg(test)]

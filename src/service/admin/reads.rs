@@ -63,17 +63,7 @@ pub(super) async fn runs(
     Q(page): Q<PageQuery>,
 ) -> Result<Json<Page<RunSummary>>, Problem> {
     let limit = page.limit()?;
-    let before = page
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                Problem::bad_request(format!(
-                    "cursor {c:?} is not one this API gave: pass the `next` of the page before"
-                ))
-            })
-        })
-        .transpose()?;
+    let before = page.keyset()?;
     let config = shared.config();
     let found = blocking(move || {
         let state = State::open_read_only(&config.daemon.state)?;
@@ -113,7 +103,7 @@ pub(super) async fn audit(
     Q(params): Q<AuditParams>,
 ) -> Result<Json<Page<AuditRecord>>, Problem> {
     let config = shared.config();
-    let (filter, stage) = crate::admin::audit_filter(
+    let filter = crate::admin::audit_filter(
         &config,
         &AuditQuery {
             since: params.since.as_deref(),
@@ -127,17 +117,17 @@ pub(super) async fn audit(
         limit: params.limit,
         cursor: params.cursor,
     };
-    page.limit()?;
-    let all = blocking(move || {
+    let limit = page.limit()?;
+    let after = page.keyset()?;
+    let (items, next) = blocking(move || {
         let state = State::open_read_only(&config.daemon.state)?;
-        Ok(crate::admin::audit_records(
-            &state,
-            &filter,
-            stage.as_ref(),
-        )?)
+        Ok(state.audit_page(&filter, after, Some(limit))?)
     })
     .await?;
-    Ok(Json(page.page_of(all)?))
+    Ok(Json(Page {
+        items,
+        next: next.map(|n| n.to_string()),
+    }))
 }
 
 /// Every IdP's unresolved refusal, with what would allow it.
