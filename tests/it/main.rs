@@ -28,15 +28,22 @@
 //!   fakes; `store_login`: logins reaching a remote store through the service; `crash_store`: the
 //!   binary SIGKILLed at each step of sending the journal, and a seeded random kill test.
 //! - `ad`, with `fake_ad`: the LDAP IdP in Active Directory mode against a fake AD (ldap3_proto).
+//! - `console`, with `console_site`: the web console over plain HTTP (sign-in cookie, session
+//!   guard, CSRF, security headers, refusals beside the field); `console_e2e`, with `browser`: its
+//!   flows in headless Chromium through chromedriver, saving the screenshots of `docs/screenshots/`.
 
 mod ad;
 mod admin;
 mod admin_api;
 mod armed;
 mod bad_input;
+mod browser;
 mod cli;
 mod cloud;
 mod common;
+mod console;
+mod console_e2e;
+mod console_site;
 mod crash;
 mod crash_pause;
 mod crash_store;
