@@ -159,8 +159,8 @@ impl<'a> Edits<'a> {
         remove: &[String],
     ) -> Result<DirectEdit, AdminError> {
         let (stage, name) = (stage_of(self.config, stage)?, name_of(name)?);
-        self.refuse_remote(&stage, "direct-membership edits")?;
         self.stored(&stage, &name)?;
+        self.refuse_remote(&stage, "direct-membership edits")?;
         if add.is_empty() && remove.is_empty() {
             return Err(AdminError::Invalid(
                 "nothing to change: give user keys to add and/or to remove".into(),
@@ -252,10 +252,14 @@ fn not_found(stage: &Stage, name: &GroupName) -> AdminError {
     AdminError::NotFound(format!("no group {:?} in stage {stage}", name.as_str()))
 }
 
-/// "Group X has N members (…)": each member with the roles it would lose.
+/// How many members a refused delete names in words (the error's `lost` has them all).
+const NAMED: usize = 10;
+
+/// "Group X has N members (…)": the first members with the roles each would lose.
 fn members_remain(shown: &str, stage: &Stage, lost: &[LostRoles]) -> String {
-    let losses: Vec<String> = lost
+    let mut losses: Vec<String> = lost
         .iter()
+        .take(NAMED)
         .map(|l| {
             let roles = if l.roles.is_empty() {
                 "no roles".to_owned()
@@ -265,8 +269,11 @@ fn members_remain(shown: &str, stage: &Stage, lost: &[LostRoles]) -> String {
             format!("{} would lose {roles}", l.user)
         })
         .collect();
+    if lost.len() > NAMED {
+        losses.push(format!("and {} more", lost.len() - NAMED));
+    }
     format!(
-        "group {shown:?} in stage {stage} has {} members ({}); delete it with remove_members to remove them too",
+        "group {shown:?} in stage {stage} has {} members ({})",
         lost.len(),
         losses.join("; ")
     )

@@ -41,14 +41,19 @@ pub fn refusal_docs(config: &Config, state: &State) -> Result<Vec<RefusalDoc>, S
 }
 
 /// The run options that approve `refusal`: its IdP only, with `--allow-empty` and
-/// `--allow-removals N` as its `allow` command names them, so a read that now removes more than
-/// was approved is refused again.
+/// `--allow-removals N` as its `allow` command names them after `--idp` (what comes before, the
+/// configuration's path among it, is not read), so a read that now removes more than was approved
+/// is refused again.
 pub fn approval_of(refusal: &RefusalDoc) -> RunOptions {
     let mut options = RunOptions {
         idps: IdpName::parse(&refusal.idp).into_iter().collect(),
         ..RunOptions::default()
     };
-    let mut words = refusal.allow.split_whitespace();
+    let flags = refusal
+        .allow
+        .rsplit_once(" --idp ")
+        .map_or("", |(_, flags)| flags);
+    let mut words = flags.split_whitespace();
     while let Some(word) = words.next() {
         match word {
             "--allow-empty" => options.allow_empty = true,
@@ -78,6 +83,12 @@ mod tests {
         assert_eq!(options.idps, vec![IdpName::parse("corp").unwrap()]);
         assert!(options.allow_empty);
         assert_eq!(options.allow_removals, Some(12));
+        // A configuration path that reads like a flag is not one.
+        let tricky = RefusalDoc {
+            allow: "idpsync --config '/etc/ --allow-empty /x.toml' reconcile --idp corp --allow-removals 3".into(),
+            ..refusal.clone()
+        };
+        assert!(!approval_of(&tricky).allow_empty);
         let removals_only = RefusalDoc {
             allow: "idpsync reconcile --idp corp --allow-removals 3".into(),
             ..refusal

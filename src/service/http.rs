@@ -177,11 +177,7 @@ pub(super) fn require_bearer(
     expected: &secrecy::SecretString,
     refusal: &'static str,
 ) -> Result<(), ApiError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let given = bearer_token(headers);
     if equal_in_constant_time(given.as_bytes(), expected.expose_secret().as_bytes()) {
         Ok(())
     } else {
@@ -193,12 +189,30 @@ pub(super) fn require_bearer(
     }
 }
 
-/// Compares two secrets in time that depends on their lengths only.
+/// Compares two secrets in constant time: their SHA-256 digests are compared with `subtle`, so
+/// neither the content nor the length of the expected secret shows in the time taken.
 pub(crate) fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    let (a, b) = (
+        ring::digest::digest(&ring::digest::SHA256, a),
+        ring::digest::digest(&ring::digest::SHA256, b),
+    );
+    a.as_ref().ct_eq(b.as_ref()).into()
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme compared case-insensitively,
+/// RFC 7235); empty when there is none.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        })
+        .unwrap_or("")
 }
 
 /// An error answer: `{"error": "<code>", "detail": "…"}` (SPEC §4), never echoing a token.

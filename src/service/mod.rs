@@ -271,11 +271,12 @@ impl Service {
         let _ = self.stop.send(true);
     }
 
-    /// Waits until the scheduler and the listener have stopped.
+    /// Waits until the scheduler, the listeners and the runs administrators started have stopped.
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
         }
+        self.shared.runs.wait().await;
         info!("Service stopped.");
     }
 }

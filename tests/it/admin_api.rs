@@ -1,24 +1,15 @@
 //! The admin REST API of `admin_listen` through the running service: every route behind the admin
-//! token and in the OpenAPI document, groups created, edited and deleted with the CLI's rules (the
-//! store and the audit checked after every call, refused calls changing nothing), problem
-//! documents for bad bodies and the 404/409/422 paths, pages with cursors, mappings with their
-//! status, users, and reconciles — dry runs, real runs followed to their end, refusals approved.
+//! token and in the OpenAPI document, and groups created, edited and deleted with the CLI's rules
+//! (the store and the audit checked after every call, refused calls changing nothing), with problem
+//! documents for bad bodies and the 404/405/409/422 paths.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
-use idpsync::service::Service;
 use serde_json::{Value, json};
 
-use crate::common::{Env, REPORT_FIELDS, corp_export, keys, sorted};
-use crate::service::{
-    Http, TOKEN, YEARLY, config_with, daemon_keys, eventually, http_get, http_send, idp_status,
-    replace_export, start, status_of, stop,
+use crate::admin_api_site::{
+    ADMIN, admin_env, cli_audit, cli_group, get, problem, raw, send, started,
 };
-
-/// The admin token of every test here.
-const ADMIN: &str = "admin-token-5d2f8e17a9";
+use crate::common::{Env, keys};
+use crate::service::{TOKEN, http_get, http_send, start, stop};
 
 /// Every route of SPEC §4's table (and the two this service adds: refusals and their approval),
 /// as the OpenAPI document must list them.
@@ -39,130 +30,6 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/refusals/{idp}/approve"),
     ("post", "/v1/admin/reconcile"),
 ];
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
-
-/// A service folder with the admin API on a free loopback port, `rest` appended to the config.
-fn admin_env(rest: &str) -> Env {
-    let env = Env::new();
-    let daemon = format!(
-        "{}admin_listen = \"127.0.0.1:0\"\nadmin_token_file = \"admin.token\"\n",
-        daemon_keys(YEARLY)
-    );
-    env.write_config(&config_with(&daemon, rest));
-    std::fs::write(env.path("app.token"), format!("{TOKEN}\n")).unwrap();
-    std::fs::write(env.path("admin.token"), format!("{ADMIN}\n")).unwrap();
-    env
-}
-
-/// Starts the service and waits for its first run to finish.
-async fn started(env: &Env) -> (Service, SocketAddr) {
-    let service = start(env).await;
-    let admin = service.admin_addr().expect("the admin API is on");
-    crate::common::assert_loopback(&format!("http://{admin}/"));
-    eventually("the first run", || {
-        let runs = get(admin, "/v1/admin/runs").json();
-        match runs["items"].as_array() {
-            Some(items) if items.iter().any(|r| !r["finished"].is_null()) => Ok(()),
-            _ => Err(runs.to_string()),
-        }
-    });
-    (service, admin)
-}
-
-fn get(addr: SocketAddr, path: &str) -> Http {
-    http_get(addr, path, Some(ADMIN))
-}
-
-fn send(addr: SocketAddr, method: &str, path: &str, body: &Value) -> Http {
-    http_send(
-        addr,
-        method,
-        path,
-        Some(ADMIN),
-        Some(body.to_string().as_bytes()),
-    )
-}
-
-/// A request with raw headers and body, for the bodies `http_send` cannot make.
-fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> Http {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{head}\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    let _ = stream.write_all(body);
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    Http {
-        status,
-        headers: Vec::new(),
-        body: body.to_owned(),
-    }
-}
-
-/// Asserts `answer` is an RFC 7807 problem of `status` whose detail contains `needle`.
-#[track_caller]
-fn problem(answer: &Http, status: u16, needle: &str) -> Value {
-    assert_eq!(answer.status, status, "{answer:?}");
-    if let Some(kind) = answer.header("content-type") {
-        assert_eq!(kind, "application/problem+json", "{answer:?}");
-    }
-    let doc = answer.json();
-    assert_eq!(doc["status"], status, "{doc}");
-    assert!(
-        doc["type"]
-            .as_str()
-            .unwrap()
-            .starts_with("urn:idpsync:problem:"),
-        "{doc}"
-    );
-    assert!(doc["title"].is_string(), "{doc}");
-    let detail = doc["detail"].as_str().unwrap();
-    assert!(detail.contains(needle), "{needle:?} not in {doc}");
-    doc
-}
-
-/// The group as the CLI shows it, or `None` when the CLI finds no such group.
-fn cli_group(env: &Env, stage: &str, name: &str) -> Option<Value> {
-    let out = env.run(&["groups", "show", name, "--stage", stage, "--output", "json"]);
-    match out.code {
-        0 => Some(out.json()),
-        2 => None,
-        _ => panic!("{out:?}"),
-    }
-}
-
-/// Every audit record, as the CLI shows them.
-fn cli_audit(env: &Env) -> Vec<Value> {
-    env.run(&["audit", "--output", "json"])
-        .expect(0)
-        .json()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-/// Follows `/v1/admin/runs/{id}` until the run is finished; answers its document.
-fn finished(addr: SocketAddr, href: &str) -> Value {
-    eventually("the run to finish", || {
-        let doc = get(addr, href).json();
-        match doc["status"].as_str() {
-            Some("finished") => Ok(doc),
-            Some("failed") => panic!("the run failed: {doc}"),
-            _ => Err(doc.to_string()),
-        }
-    })
-}
 
 // ---------------------------------------------------------------------------------------------
 // Off, tokens, routes
@@ -252,7 +119,14 @@ async fn every_route_needs_the_admin_token_and_is_in_the_openapi_document() {
             "{method} {concrete}: {answer:?}"
         );
     }
-    // The document itself is behind the token too, and an unknown path is a problem.
+    // The scheme is case-insensitive (RFC 7235); another scheme is no token.
+    let lower = raw(
+        admin,
+        &format!("GET /v1/admin/groups HTTP/1.1\r\nAuthorization: bearer {ADMIN}"),
+        b"",
+    );
+    assert_eq!(lower.status, 200, "{lower:?}");
+    // The document itself is behind the token too, and an unknown path or method is a problem.
     problem(
         &http_get(admin, "/v1/admin/openapi.json", None),
         401,
@@ -400,6 +274,28 @@ async fn groups_are_created_edited_and_deleted_with_the_cli_rules() {
         &get(admin, path),
         404,
         "no group \"Ops & Support\" in stage qa",
+    );
+    // A stage in the path that is no stage names no group, whatever the method.
+    for method in ["GET", "PATCH", "DELETE"] {
+        let body = br#"{"name": "X"}"#;
+        let answer = http_send(
+            admin,
+            method,
+            "/v1/admin/groups/staging/Ops",
+            Some(ADMIN),
+            Some(body),
+        );
+        problem(&answer, 404, "not one of daemon.stages");
+    }
+    problem(
+        &send(
+            admin,
+            "PATCH",
+            "/v1/admin/groups/staging/Ops/users",
+            &json!({"add": ["ana@example.com"]}),
+        ),
+        404,
+        "not one of daemon.stages",
     );
     problem(
         &send(
@@ -667,397 +563,5 @@ async fn groups_are_created_edited_and_deleted_with_the_cli_rules() {
         400,
         "RFC 3339",
     );
-    stop(service).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lists_come_in_pages_with_a_cursor_and_a_limit() {
-    let env = admin_env("");
-    let (service, admin) = started(&env).await;
-    for name in ["A", "B", "C"] {
-        let created = send(
-            admin,
-            "POST",
-            "/v1/admin/groups",
-            &json!({"name": name, "stage": "development"}),
-        );
-        assert_eq!(created.status, 201, "{created:?}");
-    }
-    let all = get(admin, "/v1/admin/groups").json();
-    assert_eq!(all["next"], Value::Null);
-    let names: Vec<&str> = all["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["A", "B", "C", "Marketing", "Testers"]);
-    let cli = env
-        .run(&["groups", "list", "--output", "json"])
-        .expect(0)
-        .json();
-    assert_eq!(all["items"], cli, "the API's list is the CLI's");
-
-    let mut walked = Vec::new();
-    let mut path = "/v1/admin/groups?limit=2".to_owned();
-    loop {
-        let page = get(admin, &path).json();
-        assert!(page["items"].as_array().unwrap().len() <= 2, "{page}");
-        walked.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next"].as_str() {
-            Some(next) => path = format!("/v1/admin/groups?limit=2&cursor={next}"),
-            None => break,
-        }
-    }
-    assert_eq!(Value::from(walked), all["items"]);
-    let development = get(admin, "/v1/admin/groups?stage=development").json();
-    assert_eq!(development["items"].as_array().unwrap().len(), 3);
-    problem(
-        &get(admin, "/v1/admin/groups?limit=0"),
-        400,
-        "limit 0 is out of range",
-    );
-    problem(
-        &get(admin, "/v1/admin/groups?limit=5000"),
-        400,
-        "out of range",
-    );
-    problem(&get(admin, "/v1/admin/groups?cursor=zzz"), 400, "cursor");
-    problem(&get(admin, "/v1/admin/runs?cursor=zzz"), 400, "cursor");
-    problem(&get(admin, "/v1/admin/audit?cursor=zzz"), 400, "cursor");
-
-    // The audit, paged in the state, walks to the CLI's whole list; a stage alone filters too.
-    let whole = cli_audit(&env);
-    assert!(whole.len() > 5, "{whole:?}");
-    let mut walked = Vec::new();
-    let mut path = "/v1/admin/audit?limit=3".to_owned();
-    loop {
-        let page = get(admin, &path).json();
-        walked.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next"].as_str() {
-            Some(next) => path = format!("/v1/admin/audit?limit=3&cursor={next}"),
-            None => break,
-        }
-    }
-    assert_eq!(walked, whole);
-    let development = get(admin, "/v1/admin/audit?stage=development&limit=1000").json();
-    let items = development["items"].as_array().unwrap();
-    assert_eq!(items.len(), 3, "the three creates: {development}");
-    assert!(
-        items
-            .iter()
-            .all(|r| r["stage"] == "development" && r["op"] == "group.create")
-    );
-    problem(
-        &get(admin, "/v1/admin/groups?stage=staging"),
-        400,
-        "not one of daemon.stages",
-    );
-
-    // Runs page newest first, one at a time.
-    for _ in 0..2 {
-        let started = http_send(admin, "POST", "/v1/admin/reconcile", Some(ADMIN), None);
-        finished(admin, started.json()["href"].as_str().unwrap());
-    }
-    let first = get(admin, "/v1/admin/runs?limit=1").json();
-    let second = get(
-        admin,
-        &format!(
-            "/v1/admin/runs?limit=1&cursor={}",
-            first["next"].as_str().unwrap()
-        ),
-    )
-    .json();
-    assert!(first["items"][0]["started"].as_str() >= second["items"][0]["started"].as_str());
-    assert_ne!(first["items"][0]["run_id"], second["items"][0]["run_id"]);
-    stop(service).await;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Users and mappings
-// ---------------------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_and_mappings_say_what_the_cli_and_the_last_read_say() {
-    let mapping = "\n[[mapping]]\nidp = \"corp\"\nidp_group = \"Finance\"\ngroup = \"Testers\"\nstage = \"qa\"\n\
-                   \n[[mapping]]\nidp = \"corp\"\nidp_group = \"g-eng\"\ngroup = \"Nowhere\"\nstage = \"qa\"\n";
-    let env = admin_env(mapping);
-    let (service, admin) = started(&env).await;
-
-    let user = get(admin, "/v1/admin/users/Ben%40Example.com");
-    assert_eq!(user.status, 200, "{user:?}");
-    let cli = env
-        .run(&["users", "show", "ben@example.com", "--output", "json"])
-        .expect(0)
-        .json();
-    assert_eq!(user.json(), cli);
-    let long = format!("/v1/admin/users/{}", "k".repeat(321));
-    problem(&get(admin, &long), 400, "longer than 320 bytes");
-    problem(&get(admin, "/v1/admin/users/%20"), 400, "must not be empty");
-
-    let mappings = get(admin, "/v1/admin/mappings").json();
-    let items = mappings["items"].as_array().unwrap();
-    let line = |m: &Value| {
-        format!(
-            "{} {} -> {}/{} {} {}",
-            m["idp"].as_str().unwrap(),
-            m["idp_group"].as_str().unwrap(),
-            m["stage"].as_str().unwrap(),
-            m["group"].as_str().unwrap(),
-            m["status"].as_str().unwrap(),
-            m["reason"].as_str().unwrap_or("null")
-        )
-    };
-    let lines: Vec<String> = items.iter().map(line).collect();
-    assert_eq!(
-        lines,
-        [
-            "corp Marketing Team -> production/Marketing active null",
-            "corp g-eng -> qa/Testers active null",
-            "corp Finance -> qa/Testers inactive idp_group_not_found",
-            "corp g-eng -> qa/Nowhere inactive group_not_found",
-        ]
-    );
-    for m in items {
-        assert_eq!(
-            keys(m),
-            [
-                "group",
-                "idp",
-                "idp_group",
-                "reason",
-                "stage",
-                "status",
-                "warning"
-            ]
-        );
-    }
-    // The group appears: its mapping is active at once, before any read.
-    send(
-        admin,
-        "POST",
-        "/v1/admin/groups",
-        &json!({"name": "Nowhere", "stage": "qa"}),
-    );
-    let mappings = get(admin, "/v1/admin/mappings").json();
-    assert_eq!(
-        line(&mappings["items"][3]),
-        "corp g-eng -> qa/Nowhere active null"
-    );
-    // A renamed group's mappings follow it, with a warning.
-    send(
-        admin,
-        "PATCH",
-        "/v1/admin/groups/qa/Nowhere",
-        &json!({"name": "Somewhere"}),
-    );
-    let renamed = get(admin, "/v1/admin/mappings").json()["items"][3].clone();
-    assert_eq!(renamed["status"], "active", "{renamed}");
-    assert!(
-        renamed["warning"].as_str().unwrap().contains("Somewhere"),
-        "{renamed}"
-    );
-    stop(service).await;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reconciles, runs and refusals
-// ---------------------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconciles_plan_run_and_approve_refusals() {
-    let env = admin_env("\n[safety]\nmax_removals = 1\n");
-    let (service, admin) = started(&env).await;
-
-    // ana leaves "Marketing Team" and cid "Engineering": two removals, over the guard.
-    let mut export = corp_export();
-    export["groups"][0]["members"] = json!(["u2", "u4"]);
-    export["groups"][1]["members"] = json!(["u2"]);
-    replace_export(&env, &export);
-
-    // A dry run answers the reconcile document and writes nothing.
-    let before = env.state();
-    let plan = http_send(
-        admin,
-        "POST",
-        "/v1/admin/reconcile?dry_run=true",
-        Some(ADMIN),
-        None,
-    );
-    assert_eq!(plan.status, 200, "{plan:?}");
-    let plan = plan.json();
-    assert_eq!(keys(&plan), sorted(REPORT_FIELDS));
-    assert_eq!(plan["dry_run"], true);
-    assert_eq!(plan["refused"][0]["guard"], "removals", "{plan:#}");
-    let allowed = http_send(
-        admin,
-        "POST",
-        "/v1/admin/reconcile?dry_run=true&allow_removals=2",
-        Some(ADMIN),
-        None,
-    )
-    .json();
-    assert_eq!(
-        allowed["removes"].as_array().unwrap().len(),
-        2,
-        "{allowed:#}"
-    );
-    assert_eq!(env.state(), before, "dry runs write nothing");
-    problem(
-        &http_send(
-            admin,
-            "POST",
-            "/v1/admin/reconcile?idp=nobody",
-            Some(ADMIN),
-            None,
-        ),
-        422,
-        "nobody",
-    );
-    problem(
-        &http_send(
-            admin,
-            "POST",
-            "/v1/admin/reconcile?dry_run=perhaps",
-            Some(ADMIN),
-            None,
-        ),
-        400,
-        "dry_run",
-    );
-
-    // A real run answers 202 and is followed to its end; it is refused, and the refusal is listed
-    // with what would allow it.
-    let started = http_send(admin, "POST", "/v1/admin/reconcile", Some(ADMIN), None);
-    assert_eq!(started.status, 202, "{started:?}");
-    let href = started.json()["href"].as_str().unwrap().to_owned();
-    assert_eq!(started.header("location"), Some(href.as_str()));
-    let done = finished(admin, &href);
-    assert_eq!(done["exit_code"], 3, "{done:#}");
-    assert_eq!(done["report"]["refused"][0]["idp"], "corp");
-    assert_eq!(done["run"]["actor"], "api");
-    assert_eq!(done["run"]["idps"][0]["outcome"], "refused");
-    let refusals = get(admin, "/v1/admin/refusals").json();
-    let refusal = &refusals["items"][0];
-    assert_eq!(refusal["idp"], "corp");
-    assert_eq!(refusal["guard"], "removals");
-    assert!(
-        refusal["allow"]
-            .as_str()
-            .unwrap()
-            .ends_with("--idp corp --allow-removals 2"),
-        "{refusal}"
-    );
-    assert_eq!(
-        idp_status(&status_of(&env), "corp")["refusal"]["guard"],
-        "removals"
-    );
-    problem(
-        &http_send(
-            admin,
-            "POST",
-            "/v1/admin/refusals/nobody/approve",
-            Some(ADMIN),
-            None,
-        ),
-        404,
-        "no pending refusal",
-    );
-
-    // Approving runs exactly what `allow` names, and resolves it.
-    let approved = http_send(
-        admin,
-        "POST",
-        "/v1/admin/refusals/corp/approve",
-        Some(ADMIN),
-        None,
-    );
-    assert_eq!(approved.status, 202, "{approved:?}");
-    let done = finished(admin, approved.json()["href"].as_str().unwrap());
-    assert_eq!(done["exit_code"], 0, "{done:#}");
-    assert_eq!(done["report"]["removes"].as_array().unwrap().len(), 2);
-    assert_eq!(get(admin, "/v1/admin/refusals").json()["items"], json!([]));
-    assert!(idp_status(&status_of(&env), "corp")["refusal"].is_null());
-    let ana = env
-        .run(&["users", "show", "ana@example.com", "--output", "json"])
-        .expect(0)
-        .json();
-    assert_eq!(ana["groups"], json!([]));
-    // The run history has both, newest first, and a run of the schedule is found by id too.
-    let runs = get(admin, "/v1/admin/runs").json();
-    let items = runs["items"].as_array().unwrap();
-    assert_eq!(items[0]["run_id"], done["run_id"]);
-    let first = items.last().unwrap();
-    assert_eq!(first["actor"], "service");
-    let scheduled = get(
-        admin,
-        &format!("/v1/admin/runs/{}", first["run_id"].as_str().unwrap()),
-    )
-    .json();
-    assert_eq!(scheduled["status"], "finished", "{scheduled}");
-    problem(&get(admin, "/v1/admin/runs/no-such-run"), 404, "no run");
-    stop(service).await;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A remote store
-// ---------------------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn direct_edits_of_a_stage_a_remote_store_serves_are_refused_as_from_the_cli() {
-    const SCIM_TOKEN: &str = "scim-token-admin-api";
-    let scim = fakes::scim::FakeScim::start(SCIM_TOKEN);
-    scim.add_group("Testers");
-    let env = admin_env("");
-    let config = std::fs::read_to_string(env.config_path()).unwrap();
-    env.write_config(&format!(
-        "{config}\n[store]\nkind = \"scim\"\nurl = \"{}\"\ntoken_file = \"scim.token\"\nstages = [\"qa\"]\n{}",
-        scim.url(),
-        crate::cloud::FAST_RETRIES
-    ));
-    std::fs::write(env.path("scim.token"), SCIM_TOKEN).unwrap();
-    let (service, admin) = started(&env).await;
-
-    let before = env.state();
-    let refused = problem(
-        &send(
-            admin,
-            "PATCH",
-            "/v1/admin/groups/qa/Testers/users",
-            &json!({"add": ["dee@example.com"]}),
-        ),
-        409,
-        "stage qa is served by the scim store",
-    );
-    assert_eq!(refused["type"], "urn:idpsync:problem:remote_stage");
-    let cli = env.run(&[
-        "groups",
-        "add-user",
-        "Testers",
-        "--stage",
-        "qa",
-        "dee@example.com",
-    ]);
-    cli.expect(2);
-    assert!(
-        cli.stderr.contains("stage qa is served by the scim store"),
-        "{cli:?}"
-    );
-    assert_eq!(env.state(), before, "neither wrote anything");
-    // Stages the embedded store serves take direct edits as before.
-    let created = send(
-        admin,
-        "POST",
-        "/v1/admin/groups",
-        &json!({"name": "Local", "stage": "production"}),
-    );
-    assert_eq!(created.status, 201, "{created:?}");
-    let added = send(
-        admin,
-        "PATCH",
-        "/v1/admin/groups/production/Local/users",
-        &json!({"add": ["dee@example.com"]}),
-    );
-    assert_eq!(added.status, 200, "{added:?}");
     stop(service).await;
 }

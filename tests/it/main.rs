@@ -4,8 +4,9 @@
 //!   clean environment; state and folder snapshots.
 //! - `admin`: the administration commands: group edits, declared groups, provenances, saved plans,
 //!   audit, status, journal, export, backup and writes beside another writer.
-//! - `admin_api`: the admin REST API of `admin_listen` through the running service: tokens, the
-//!   OpenAPI document, group edits with the CLI's rules, problem documents, pages, reconciles.
+//! - `admin_api` and `admin_api_reads`, with `admin_api_site`: the admin REST API of `admin_listen` through the running
+//!   service: tokens, the OpenAPI document, group edits with the CLI's rules, problem documents,
+//!   pages, mappings, users, reconciles, refusals.
 //! - `bad_input`: every bad configuration, override or argument exits 2 and changes nothing.
 //! - `cli`: the reconcile document, dry runs, read commands, IdP failures, paths, `check`.
 //! - `declared`: a declared group found as declared is not written or audited again.
@@ -35,6 +36,8 @@
 mod ad;
 mod admin;
 mod admin_api;
+mod admin_api_reads;
+mod admin_api_site;
 mod armed;
 mod bad_input;
 mod browser;

@@ -369,13 +369,13 @@ fn closed_port() -> u16 {
 
 /// A loopback listener that accepts LDAP connections and never answers: a read from it hangs
 /// until the client's timeout. `connected` receives each accepted connection (kept open).
-struct BlackHole {
+pub(crate) struct BlackHole {
     port: u16,
     connected: std::sync::mpsc::Receiver<TcpStream>,
 }
 
 impl BlackHole {
-    fn open() -> BlackHole {
+    pub(crate) fn open() -> BlackHole {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (send, connected) = std::sync::mpsc::channel();
@@ -391,7 +391,7 @@ impl BlackHole {
     }
 
     /// An `[[idp]]` table for an LDAP IdP `name` reading from the black hole.
-    fn idp(&self, name: &str, timeout: &str) -> String {
+    pub(crate) fn idp(&self, name: &str, timeout: &str) -> String {
         format!(
             "\n[[idp]]\nname = \"{name}\"\nkind = \"ldap\"\nurl = \"ldap://127.0.0.1:{}\"\n\
              base_dn = \"dc=example,dc=com\"\nconnect_timeout = \"5s\"\ntimeout = \"{timeout}\"\n",
@@ -400,7 +400,7 @@ impl BlackHole {
     }
 
     /// Waits until a client has connected (its read is then in progress); keeps the connection.
-    fn wait_connected(&self) -> TcpStream {
+    pub(crate) fn wait_connected(&self) -> TcpStream {
         self.connected
             .recv_timeout(PATIENCE)
             .expect("the LDAP IdP connects to the black hole")

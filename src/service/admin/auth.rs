@@ -17,11 +17,7 @@ pub(crate) fn has_admin_token(shared: &Shared, headers: &HeaderMap) -> bool {
     let Some(expected) = &config.daemon.admin_token else {
         return false;
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let given = crate::service::http::bearer_token(headers);
     crate::service::http::equal_in_constant_time(
         given.as_bytes(),
         expected.expose_secret().as_bytes(),

@@ -123,6 +123,13 @@ async fn edit<T: Send + 'static>(
     .await
 }
 
+/// A stage in the path that is not one of `daemon.stages` names no group: 404.
+fn known_stage(shared: &Shared, stage: &str) -> Result<(), Problem> {
+    crate::admin::stage_of(&shared.config(), stage)
+        .map(|_| ())
+        .map_err(|e| Problem::not_found(e.to_string()))
+}
+
 /// List the groups.
 #[utoipa::path(get, path = "/v1/admin/groups", tag = "groups", params(ListQuery),
     responses((status = 200, description = "The `groups list` items, by stage then name", body = Page<GroupListItem>),
@@ -208,6 +215,7 @@ pub(super) async fn update(
     Segments((stage, name)): Segments<(String, String)>,
     request: body::JsonBody<UpdateBody>,
 ) -> Result<Json<GroupDoc>, Problem> {
+    known_stage(&shared, &stage)?;
     let body = request.0;
     let doc = edit(&shared, move |edits| {
         edits.update(
@@ -233,6 +241,7 @@ pub(super) async fn roles(
     Segments((stage, name)): Segments<(String, String)>,
     request: body::JsonBody<EditBody>,
 ) -> Result<Json<RolesDoc>, Problem> {
+    known_stage(&shared, &stage)?;
     let body = request.0;
     let roles = edit(&shared, move |edits| {
         edits.roles(&stage, &name, &body.add, &body.remove)
@@ -253,6 +262,7 @@ pub(super) async fn users(
     Segments((stage, name)): Segments<(String, String)>,
     request: body::JsonBody<EditBody>,
 ) -> Result<Json<UsersDoc>, Problem> {
+    known_stage(&shared, &stage)?;
     let body = request.0;
     let done = edit(&shared, move |edits| {
         edits.members(&stage, &name, &body.add, &body.remove)
@@ -283,6 +293,7 @@ pub(super) async fn delete(
     Segments((stage, name)): Segments<(String, String)>,
     Q(query): Q<DeleteQuery>,
 ) -> Result<Json<DeletedDoc>, Problem> {
+    known_stage(&shared, &stage)?;
     let lost = edit(&shared, move |edits| {
         edits.delete(&stage, &name, query.remove_members)
     })

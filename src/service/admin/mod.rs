@@ -36,6 +36,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             get(move || openapi::serve(doc.clone())),
         )
         .route("/v1/admin/{*rest}", axum::routing::any(no_such_route))
+        .method_not_allowed_fallback(no_such_method)
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             auth::require_admin,
@@ -50,6 +51,18 @@ async fn no_such_route(uri: axum::http::Uri) -> Problem {
         "{} is no route of the admin API; GET /v1/admin/openapi.json lists them",
         uri.path()
     ))
+}
+
+/// A method the route does not take.
+async fn no_such_method(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{method} is not a method of {}; GET /v1/admin/openapi.json lists each route's",
+            uri.path()
+        ),
+    )
 }
 
 /// Runs SQLite work off the async workers.

@@ -134,14 +134,25 @@ pub(super) async fn reconcile(
     Ok(Json(report).into_response())
 }
 
+/// `?run_id=`: the refused run the caller saw.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ApproveQuery {
+    /// Approve only if the pending refusal is still this run's (else 409), so a newer refusal
+    /// is never approved unseen.
+    run_id: Option<String>,
+}
+
 /// Approve an IdP's pending refusal: run it with what its `allow` command names.
 #[utoipa::path(post, path = "/v1/admin/refusals/{idp}/approve", tag = "runs",
-    params(("idp" = String, Path, description = "The refused IdP")),
+    params(("idp" = String, Path, description = "The refused IdP"), ApproveQuery),
     responses((status = 202, description = "The allowing run is started; follow it at `href`", body = StartedDoc),
-              (status = 401, body = Problem), (status = 404, description = "The IdP has no pending refusal", body = Problem)))]
+              (status = 401, body = Problem), (status = 404, description = "The IdP has no pending refusal", body = Problem),
+              (status = 409, description = "The pending refusal is another run's than `run_id`", body = Problem)))]
 pub(super) async fn approve(
     Extract(shared): Extract<Arc<Shared>>,
     Segments(idp): Segments<String>,
+    Q(query): Q<ApproveQuery>,
 ) -> Result<Response, Problem> {
     let config = shared.config();
     let wanted = idp.clone();
@@ -153,6 +164,18 @@ pub(super) async fn approve(
     })
     .await?
     .ok_or_else(|| Problem::not_found(format!("IdP {idp:?} has no pending refusal")))?;
+    if let Some(seen) = &query.run_id
+        && *seen != refusal.run_id
+    {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "the pending refusal of IdP {idp:?} is of run {} now, not {seen}: look at it again before approving",
+                refusal.run_id
+            ),
+        ));
+    }
     started(&shared, crate::admin::approval_of(&refusal))
 }
 
