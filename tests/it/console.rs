@@ -2,96 +2,13 @@
 //! cookie, the session guard, CSRF on every POST, the security headers on every page, and forms
 //! that show refusals beside the field — each write checked in the store through the CLI.
 
-use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::header::SET_COOKIE;
 use serde_json::json;
 
-use crate::console_site::{ADMIN_TOKEN, Site, console_env, finished_runs, group_in_store};
-
-/// The console's Content-Security-Policy, exactly.
-const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// One answer of the console.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    /// The CSRF token of the page's forms.
-    fn csrf(&self) -> String {
-        let at = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .expect("a form with a CSRF token");
-        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
-        rest[..rest.find('"').unwrap()].to_owned()
-    }
-}
-
-/// A person at the console: plain HTTP, redirects not followed, one session cookie.
-struct Person {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Person {
-    fn at(site: &Site) -> Person {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .unwrap();
-        Person {
-            http,
-            base: site.base.clone(),
-            cookie: None,
-        }
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let request = match &self.cookie {
-            Some(cookie) => request.header("cookie", cookie),
-            None => request,
-        };
-        let response = request.send().await.expect("the console answers");
-        let (status, headers) = (response.status().as_u16(), response.headers().clone());
-        Answer {
-            status,
-            headers,
-            body: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.send(self.http.get(format!("{}{path}", self.base)))
-            .await
-    }
-
-    async fn post<F: serde::Serialize + ?Sized>(&self, path: &str, fields: &F) -> Answer {
-        self.send(self.http.post(format!("{}{path}", self.base)).form(fields))
-            .await
-    }
-
-    /// Signs in with the admin token; answers the session's CSRF token.
-    async fn sign_in(&mut self) -> String {
-        let answer = self.post("/sign-in", &[("token", ADMIN_TOKEN)]).await;
-        assert_eq!(answer.status, 303, "{answer:?}");
-        let cookie = answer.header("set-cookie");
-        self.cookie = Some(cookie.split(';').next().unwrap().to_owned());
-        self.get("/groups").await.csrf()
-    }
-}
+use crate::console_site::{
+    ADMIN_TOKEN, CSP, Person, Site, assert_security_headers, between, console_env, finished_runs,
+    group_in_store,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_sign_in_sets_a_strict_session_cookie_and_a_wrong_token_gets_none() {
@@ -159,6 +76,31 @@ async fn console_sign_in_sets_a_strict_session_cookie_and_a_wrong_token_gets_non
     // Signed in, the sign-in page sends on; another site's address is never where it sends.
     let again = person.get("/sign-in?next=%2F%2Fevil.example%2F").await;
     assert_eq!((again.status, again.header("location")), (303, "/groups"));
+    // Browsers drop tabs and newlines from a Location and read `\` as `/`: none of these is
+    // `//evil.example` there, nor any page but the console's own.
+    for next in [
+        "/%09/evil.example",
+        "%2F%0A%2Fevil.example",
+        "/%0D/evil.example",
+        "/%5C/evil.example",
+        "/%2509/evil.example",
+        "/groups/%2509/x",
+        "/v1/admin/groups",
+    ] {
+        let sent = person.get(&format!("/sign-in?next={next}")).await;
+        assert_eq!(sent.status, 303, "{next}: {sent:?}");
+        assert_eq!(sent.header("location"), "/groups", "{next}");
+    }
+    let back = person
+        .get("/sign-in?next=%2Fusers%3Fkey%3Dana%2540example.com")
+        .await;
+    assert_eq!(back.header("location"), "/users?key=ana%40example.com");
+    for next in ["/\t/evil.example", "/\n/evil.example", "/ /evil.example"] {
+        let signed_in = person
+            .post("/sign-in", &[("token", ADMIN_TOKEN), ("next", next)])
+            .await;
+        assert_eq!(signed_in.header("location"), "/groups", "{next:?}");
+    }
 
     // The session is no credential of the REST API.
     let api = person.get("/v1/admin/groups").await;
@@ -325,13 +267,6 @@ async fn every_console_response_carries_the_security_headers_and_loads_nothing_f
     site.stop().await;
 }
 
-fn assert_security_headers(path: &str, answer: &Answer) {
-    assert_eq!(answer.header("content-security-policy"), CSP, "{path}");
-    assert_eq!(answer.header("x-content-type-options"), "nosniff", "{path}");
-    assert_eq!(answer.header("referrer-policy"), "no-referrer", "{path}");
-    assert_eq!(answer.header("x-frame-options"), "DENY", "{path}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_forms_name_what_is_refused_beside_the_field_and_keep_what_was_typed() {
     let site = Site::start(console_env("")).await;
@@ -462,6 +397,11 @@ async fn console_forms_name_what_is_refused_beside_the_field_and_keep_what_was_t
         "{}",
         confirm.body
     );
+    assert!(
+        confirm.body.contains("name=\"members\" value=\"1\""),
+        "{}",
+        confirm.body
+    );
     let refused = person.post(delete, &[("csrf", csrf)]).await;
     assert_eq!(refused.status, 409, "{refused:?}");
     assert!(
@@ -470,8 +410,28 @@ async fn console_forms_name_what_is_refused_beside_the_field_and_keep_what_was_t
         refused.body
     );
     assert!(group_in_store(&site.env, "Campaigns", "production").is_some());
+    // A member added after the confirmation was shown: nothing deleted, the new list shown.
+    let add = "groups add-user Campaigns --stage production gus@example.com";
+    let added = site.env.run(&add.split(' ').collect::<Vec<_>>());
+    assert_eq!(added.code, 0, "{added:?}");
+    let shown_one = [("csrf", csrf), ("members", "1"), ("remove_members", "true")];
+    let changed = person.post(delete, &shown_one).await;
+    assert_eq!(changed.status, 409, "{changed:?}");
+    assert!(
+        changed.body.contains(
+            "members changed since this page was shown: 2 now. Look again before deleting."
+        ) && changed.body.contains("gus@example.com")
+            && changed.body.contains("name=\"members\" value=\"2\""),
+        "{}",
+        changed.body
+    );
+    let doc = group_in_store(&site.env, "Campaigns", "production").expect("not deleted");
+    assert_eq!(doc["members"].as_array().unwrap().len(), 2, "{doc}");
     let deleted = person
-        .post(delete, &[("csrf", csrf), ("remove_members", "true")])
+        .post(
+            delete,
+            &[("csrf", csrf), ("members", "2"), ("remove_members", "true")],
+        )
         .await;
     assert_eq!(
         (deleted.status, deleted.header("location")),
@@ -480,7 +440,7 @@ async fn console_forms_name_what_is_refused_beside_the_field_and_keep_what_was_t
     assert_eq!(group_in_store(&site.env, "Campaigns", "production"), None);
     let list = person.get("/groups?stage=production").await;
     assert!(
-        list.body.contains("Its member was removed."),
+        list.body.contains("Its 2 members were removed."),
         "{}",
         list.body
     );
@@ -535,11 +495,95 @@ async fn console_group_names_stay_in_their_path_segment_and_are_shown_escaped() 
     site.stop().await;
 }
 
-/// The text of `body` from `start` to the next `end`.
-fn between<'b>(body: &'b str, start: &str, end: &str) -> &'b str {
-    let from = body
-        .find(start)
-        .unwrap_or_else(|| panic!("{start:?} in {body}"));
-    let rest = &body[from..];
-    &rest[..rest.find(end).unwrap_or(rest.len())]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_reads_no_form_past_64_kib_and_a_larger_sign_in_opens_no_session() {
+    let site = Site::start(console_env("")).await;
+    let mut person = Person::at(&site);
+    let padding = "x".repeat(64 * 1024);
+    let sign_in = person
+        .post_raw("/sign-in", format!("token={ADMIN_TOKEN}&pad={padding}"))
+        .await;
+    assert_eq!(sign_in.status, 413, "{sign_in:?}");
+    assert!(sign_in.headers.get(SET_COOKIE).is_none(), "{sign_in:?}");
+    assert!(sign_in.body.contains("nobody was signed in"), "{sign_in:?}");
+    assert_security_headers("413", &sign_in);
+
+    let csrf = person.sign_in().await;
+    let before = site.env.state().tables;
+    let fields = format!("csrf={csrf}&stage=qa&name=Big&description={padding}");
+    let create = person.post_raw("/groups", fields).await;
+    assert_eq!(create.status, 413, "{create:?}");
+    assert_eq!(site.env.state().tables, before, "a refused POST wrote");
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_serves_only_daemon_stages_and_reads_a_textarea_s_crlf_as_newlines() {
+    // A group of stage development stored, then development dropped from daemon.stages.
+    let env =
+        console_env("\n[[group]]\nname = \"Docs\"\nstage = \"qa\"\ndescription = \"One\\nTwo\"\n");
+    let created = env.run(&["groups", "create", "Old", "--stage", "development"]);
+    assert_eq!(created.code, 0, "{created:?}");
+    let config = std::fs::read_to_string(env.config_path()).unwrap();
+    env.write_config(&config.replacen(
+        "[daemon]\n",
+        "[daemon]\nstages = [\"qa\", \"production\"]\n",
+        1,
+    ));
+    let site = Site::start(env).await;
+    let mut person = Person::at(&site);
+    let token = person.sign_in().await;
+    let csrf = token.as_str();
+    for path in [
+        "/groups/development/Old",
+        "/groups/development/Old/users",
+        "/groups/development/Old/delete",
+    ] {
+        assert_eq!(person.get(path).await.status, 404, "{path}");
+    }
+    let rename = [("csrf", csrf), ("name", "Older")];
+    let edit = person.post("/groups/development/Old", &rename).await;
+    assert_eq!(edit.status, 404, "{edit:?}");
+    let before = site.env.state().tables;
+    for stage in ["development", ""] {
+        let fields = [("csrf", csrf), ("stage", stage), ("name", "New")];
+        let refused = person.post("/groups", &fields).await;
+        assert_eq!(refused.status, 422, "{stage:?}: {refused:?}");
+        let error = between(&refused.body, "id=\"stage-error\"", "</p>");
+        assert!(error.contains("not one of daemon.stages"), "{error}");
+        assert!(refused.body.contains("value=\"New\""), "the name is kept");
+    }
+    assert_eq!(site.env.state().tables, before, "a refused create wrote");
+
+    // A declared group's multi-line description sent back as a browser sends it: unchanged.
+    let docs = [
+        ("csrf", csrf),
+        ("name", "Docs"),
+        ("description", "One\r\nTwo"),
+    ];
+    let unchanged = person.post("/groups/qa/Docs", &docs).await;
+    assert_eq!(unchanged.status, 303, "{unchanged:?}");
+    let page = person.get("/groups/qa/Docs").await;
+    assert!(page.body.contains("Nothing changed."), "{}", page.body);
+    // A group created with CRLF stores newlines; the same text sent again changes nothing.
+    let notes = [("csrf", csrf), ("stage", "qa"), ("name", "Notes")];
+    let created = person
+        .post(
+            "/groups",
+            &[&notes[..], &[("description", "A\r\nB\rC")]].concat(),
+        )
+        .await;
+    assert_eq!(created.status, 303, "{created:?}");
+    let stored = || group_in_store(&site.env, "Notes", "qa").unwrap()["description"].clone();
+    assert_eq!(stored(), "A\nB\nC");
+    let again = [
+        ("csrf", csrf),
+        ("name", "Notes"),
+        ("description", "A\r\nB\nC"),
+    ];
+    assert_eq!(person.post("/groups/qa/Notes", &again).await.status, 303);
+    let page = person.get("/groups/qa/Notes").await;
+    assert!(page.body.contains("Nothing changed."), "{}", page.body);
+    assert_eq!(stored(), "A\nB\nC");
+    site.stop().await;
 }

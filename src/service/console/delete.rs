@@ -1,10 +1,12 @@
 //! Deleting a group, with the members question asked first: the confirmation lists every member
 //! and the roles each would lose (those no other group of the stage grants); deleting a group
 //! with members needs "remove the N members too", and without it is refused, saying how many
-//! remain and offering it again.
+//! remain and offering it again. The confirmation sends the number of members it showed; if
+//! they are not as many any more, nothing is deleted and the confirmation is shown again.
 
 use axum::Extension;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
@@ -13,9 +15,9 @@ use super::group::{self, Tab};
 use super::layout::{self, Nav};
 use super::session::Session;
 use super::{Console, Failure, links, refusal_status};
-use crate::admin::AdminError;
+use crate::admin::{AdminError, stage_of};
 use crate::config::Config;
-use crate::model::{GroupName, Stage};
+use crate::model::GroupName;
 use crate::state::LostRoles;
 use crate::views::GroupDoc;
 
@@ -29,7 +31,16 @@ pub(super) async fn confirm(
     Ok(confirm_page(&console.config(), &session, &doc, &lost, None))
 }
 
-/// `POST /groups/{stage}/{name}/delete`: delete it (and its members, when asked).
+/// What a delete POST came to.
+enum Deleted {
+    /// Gone: its name as shown, and the members removed with it.
+    Gone(String, Vec<LostRoles>),
+    /// Not deleted: the members are not the number the confirmation showed.
+    MembersChanged,
+}
+
+/// `POST /groups/{stage}/{name}/delete`: delete it (and its members, when asked — only when
+/// they are still as many as the confirmation showed, its hidden field `members`).
 pub(super) async fn delete(
     State(console): State<Console>,
     Extension(session): Extension<Session>,
@@ -37,15 +48,27 @@ pub(super) async fn delete(
     Path((stage, name)): Path<(String, String)>,
 ) -> Result<Response, Failure> {
     let remove_members = form.checked("remove_members");
+    let shown_members: Option<usize> = form.text("members").trim().parse().ok();
     let (s, n) = (stage.clone(), name.clone());
     let outcome = console
         .edit(move |edits| {
-            let shown = edits.group(&s, &n)?.name;
-            Ok((shown, edits.delete(&s, &n, remove_members)?))
+            let doc = edits.group(&s, &n)?;
+            if remove_members {
+                let stage = stage_of(edits.config(), &doc.stage)?;
+                let group = GroupName::parse(&doc.name).map_err(|e| AdminError::Invalid(e.0))?;
+                let now = edits.state().delete_preview(&stage, &group)?.len();
+                if shown_members != Some(now) {
+                    return Ok(Deleted::MembersChanged);
+                }
+            }
+            Ok(Deleted::Gone(
+                doc.name,
+                edits.delete(&s, &n, remove_members)?,
+            ))
         })
         .await?;
     match outcome {
-        Ok((shown, lost)) => {
+        Ok(Deleted::Gone(shown, lost)) => {
             let members = match lost.len() {
                 0 => String::new(),
                 1 => " Its member was removed.".to_owned(),
@@ -57,13 +80,38 @@ pub(super) async fn delete(
                 format!("Group {shown:?} deleted from stage {stage}.{members}"),
             ))
         }
+        Ok(Deleted::MembersChanged) => {
+            let (doc, lost) = load(&console, &stage, &name).await?;
+            let page = confirm_page(
+                &console.config(),
+                &session,
+                &doc,
+                &lost,
+                Some(Refused::MembersChanged),
+            );
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
         Err(AdminError::NotFound(detail)) => Err(Failure::NotFound(detail)),
         Err(e) => {
             let (doc, lost) = load(&console, &stage, &name).await?;
-            let page = confirm_page(&console.config(), &session, &doc, &lost, Some(&e));
+            let page = confirm_page(
+                &console.config(),
+                &session,
+                &doc,
+                &lost,
+                Some(Refused::Edit(&e)),
+            );
             Ok((refusal_status(&e), page).into_response())
         }
     }
+}
+
+/// Why the confirmation is shown again.
+enum Refused<'e> {
+    /// The delete was refused.
+    Edit(&'e AdminError),
+    /// The members changed since the confirmation was shown.
+    MembersChanged,
 }
 
 async fn load(
@@ -72,7 +120,8 @@ async fn load(
     name: &str,
 ) -> Result<(GroupDoc, Vec<LostRoles>), Failure> {
     let doc = group::load(console, stage, name).await?;
-    let (Ok(stage), Ok(name)) = (Stage::parse(stage), GroupName::parse(name)) else {
+    let stage = stage_of(&console.config(), stage);
+    let (Ok(stage), Ok(name)) = (stage, GroupName::parse(name)) else {
         return Err(Failure::NotFound(format!("There is no group {name:?}.")));
     };
     let lost = console
@@ -86,21 +135,28 @@ fn confirm_page(
     session: &Session,
     doc: &GroupDoc,
     lost: &[LostRoles],
-    refused: Option<&AdminError>,
+    refused: Option<Refused<'_>>,
 ) -> Markup {
     let count = lost.len();
     let members = layout::count(count, "member", "members");
-    let members_remain = matches!(refused, Some(AdminError::MembersRemain { .. }));
+    let members_remain = matches!(
+        refused,
+        Some(Refused::Edit(AdminError::MembersRemain { .. }))
+    );
     let body = html! {
         (group::header(config, doc, Tab::General))
         h2 { "Delete group " (doc.name) "?" }
-        @if let Some(e) = refused {
-            p.alert role="alert" {
-                @if members_remain {
-                    "Not deleted: the group still has " (members) ". "
-                    "Check “Also remove the " (members) "” to delete it with them."
-                } @else { (e) }
-            }
+        @match refused {
+            Some(Refused::MembersChanged) => p #members-changed.alert role="alert" {
+                "The group's members changed since this page was shown: " (count) " now. "
+                "Look again before deleting."
+            },
+            Some(Refused::Edit(_)) if members_remain => p.alert role="alert" {
+                "Not deleted: the group still has " (members) ". "
+                "Check “Also remove the " (members) "” to delete it with them."
+            },
+            Some(Refused::Edit(e)) => p.alert role="alert" { (e) },
+            None => {},
         }
         @if doc.declared {
             p.note { "A declared group is deleted by removing it from the configuration." }
@@ -133,6 +189,7 @@ fn confirm_page(
             }
             form.card method="post" action=(links::group_delete(&doc.stage, &doc.name)) {
                 (layout::csrf(session))
+                input type="hidden" name="members" value=(count);
                 @if count > 0 {
                     label.check {
                         input #remove_members type="checkbox" name="remove_members" value="true"

@@ -31,6 +31,12 @@ impl Form {
         self.get(name).unwrap_or("")
     }
 
+    /// The first value of textarea `name`, its line ends made `\n`: browsers send a textarea's
+    /// lines ending `\r\n`, which would otherwise differ from the same text stored with `\n`.
+    pub(super) fn textarea(&self, name: &str) -> String {
+        unix_line_ends(self.text(name))
+    }
+
     /// Every value of field `name`, in order.
     pub(super) fn all(&self, name: &str) -> Vec<String> {
         self.0
@@ -46,6 +52,11 @@ impl Form {
     }
 }
 
+/// `text` with every `\r\n`, and every lone `\r`, made `\n`.
+pub(super) fn unix_line_ends(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +69,12 @@ mod tests {
         assert_eq!(form.text("name"), "Sales EU");
         assert_eq!(form.text("missing"), "");
         assert!(!form.checked("remove_members"));
+    }
+
+    #[test]
+    fn a_textarea_s_line_ends_are_unix_ones() {
+        let form = Form::parse(b"description=One%0D%0ATwo%0DThree%0AFour%0D%0A");
+        assert_eq!(form.textarea("description"), "One\nTwo\nThree\nFour\n");
+        assert_eq!(form.textarea("missing"), "");
     }
 }

@@ -7,13 +7,13 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
-use super::form::Form;
+use super::form::{Form, unix_line_ends};
 use super::layout::{self, Nav, described_by, field_error};
 use super::session::Session;
 use super::{Console, Failure, links, refusal_status, roles};
-use crate::admin::AdminError;
+use crate::admin::{AdminError, stage_of};
 use crate::config::Config;
-use crate::model::{GroupName, Stage};
+use crate::model::GroupName;
 use crate::views::{self, GroupDoc};
 
 /// The tabs of a group's page.
@@ -25,10 +25,12 @@ pub(super) enum Tab {
     Users,
 }
 
-/// The `groups show` document of (`stage`, `name`), or a not-found page.
+/// The `groups show` document of (`stage`, `name`), or a not-found page — also for a stage
+/// that is not one of `daemon.stages`, even when the state still holds groups of it.
 pub(super) async fn load(console: &Console, stage: &str, name: &str) -> Result<GroupDoc, Failure> {
     let missing = format!("There is no group {name:?} in stage {stage}.");
-    let (Ok(stage), Ok(name)) = (Stage::parse(stage), GroupName::parse(name)) else {
+    let stage = stage_of(&console.config(), stage);
+    let (Ok(stage), Ok(name)) = (stage, GroupName::parse(name)) else {
         return Err(Failure::NotFound(missing));
     };
     console
@@ -178,10 +180,7 @@ pub(super) async fn edit(
     Extension(form): Extension<Form>,
     Path((stage, name)): Path<(String, String)>,
 ) -> Result<Response, Failure> {
-    let (new_name, description) = (
-        form.text("name").to_owned(),
-        form.text("description").to_owned(),
-    );
+    let (new_name, description) = (form.text("name").to_owned(), form.textarea("description"));
     let (s, n, w, d) = (
         stage.clone(),
         name.clone(),
@@ -192,7 +191,8 @@ pub(super) async fn edit(
         .edit(move |edits| {
             let doc = edits.group(&s, &n)?;
             let rename = (w.trim() != doc.name).then_some(w.as_str());
-            let describe = (d != doc.description).then_some(d.as_str());
+            // Line ends aside: a description stored with `\r\n` shown and sent back unchanged.
+            let describe = (d != unix_line_ends(&doc.description)).then_some(d.as_str());
             if rename.is_none() && describe.is_none() {
                 return Ok((doc, false));
             }

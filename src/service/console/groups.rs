@@ -10,7 +10,7 @@ use super::form::Form;
 use super::layout::{self, Nav, described_by, field_error};
 use super::session::Session;
 use super::{Console, Failure, links, refusal_status, roles};
-use crate::admin::{AdminError, CreateGroup};
+use crate::admin::{AdminError, CreateGroup, stage_of};
 use crate::config::Config;
 use crate::model::Stage;
 use crate::views;
@@ -31,9 +31,7 @@ pub(super) struct ListQuery {
 
 /// `raw` when it is one of `daemon.stages`.
 fn served_stage(config: &Config, raw: &str) -> Option<Stage> {
-    Stage::parse(raw)
-        .ok()
-        .filter(|s| config.daemon.stages.contains(s))
+    stage_of(config, raw).ok()
 }
 
 /// `GET /groups`: the groups of one stage (the first by default), filtered by `q`.
@@ -133,6 +131,7 @@ struct CreateForm {
     description: String,
     roles: Vec<String>,
     roles_text: String,
+    stage_error: Option<String>,
     name_error: Option<String>,
     roles_error: Option<String>,
     top_error: Option<String>,
@@ -155,56 +154,67 @@ pub(super) async fn new(
                 name: query.name.unwrap_or_default(),
                 ..CreateForm::default()
             };
-            create_page(&config, &session, &stage, &form)
+            create_page(&config, &session, Some(&stage), &form)
         }
         None => stage_page(&config, &session),
     }
 }
 
-/// `POST /groups`: create the group; its page next.
+/// `POST /groups`: create the group; its page next. A stage outside `daemon.stages` is
+/// refused beside the stage field, the rest of the form kept.
 pub(super) async fn create(
     State(console): State<Console>,
     Extension(session): Extension<Session>,
     Extension(form): Extension<Form>,
 ) -> Result<Response, Failure> {
     let config = console.config();
-    let Some(stage) = served_stage(&config, form.text("stage")) else {
-        return Ok(stage_page(&config, &session).into_response());
+    let typed = CreateForm {
+        name: form.text("name").to_owned(),
+        description: form.textarea("description"),
+        roles: form.all("role"),
+        roles_text: form.text("new_roles").to_owned(),
+        ..CreateForm::default()
+    };
+    let stage = match stage_of(&config, form.text("stage")) {
+        Ok(stage) => stage,
+        Err(e) => {
+            let values = CreateForm {
+                stage_error: Some(e.to_string()),
+                ..typed
+            };
+            let page = create_page(&config, &session, None, &values);
+            return Ok((refusal_status(&e), page).into_response());
+        }
     };
     let group = CreateGroup {
-        name: form.text("name").to_owned(),
+        name: typed.name.clone(),
         stage: stage.to_string(),
-        description: form.text("description").to_owned(),
+        description: typed.description.clone(),
         roles: roles::submitted(&form),
     };
-    let asked = group.clone();
-    match console.edit(move |edits| edits.create(&asked)).await? {
+    match console.edit(move |edits| edits.create(&group)).await? {
         Ok(doc) => Ok(console.done(
             &session,
             &links::group(&doc.stage, &doc.name),
             format!("Group {:?} created in stage {}.", doc.name, doc.stage),
         )),
         Err(e) => {
-            let message = Some(e.to_string());
-            let values = CreateForm {
-                name: group.name,
-                description: group.description,
-                roles: form.all("role"),
-                roles_text: form.text("new_roles").to_owned(),
-                name_error: matches!(e, AdminError::Conflict(_) | AdminError::Invalid(_))
-                    .then(|| message.clone())
-                    .flatten(),
-                roles_error: matches!(e, AdminError::UnknownRole(_))
-                    .then(|| message.clone())
-                    .flatten(),
-                top_error: (!matches!(
-                    e,
-                    AdminError::Conflict(_) | AdminError::Invalid(_) | AdminError::UnknownRole(_)
-                ))
-                .then_some(message)
-                .flatten(),
+            let message = e.to_string();
+            let values = match e {
+                AdminError::Conflict(_) | AdminError::Invalid(_) => CreateForm {
+                    name_error: Some(message),
+                    ..typed
+                },
+                AdminError::UnknownRole(_) => CreateForm {
+                    roles_error: Some(message),
+                    ..typed
+                },
+                _ => CreateForm {
+                    top_error: Some(message),
+                    ..typed
+                },
             };
-            let page = create_page(&config, &session, &stage, &values);
+            let page = create_page(&config, &session, Some(&stage), &values);
             Ok((refusal_status(&e), page).into_response())
         }
     }
@@ -229,16 +239,35 @@ fn stage_page(config: &Config, session: &Session) -> Markup {
     layout::page("Create a group", Nav::Groups, session, body)
 }
 
-fn create_page(config: &Config, session: &Session, stage: &Stage, form: &CreateForm) -> Markup {
+/// The create form; with no `stage`, the stage is chosen in it (the one sent was refused).
+fn create_page(
+    config: &Config,
+    session: &Session,
+    stage: Option<&Stage>,
+    form: &CreateForm,
+) -> Markup {
     let name_error = form.name_error.as_deref();
+    let stage_error = form.stage_error.as_deref();
+    let back = stage.map_or_else(|| "/groups".to_owned(), |s| links::groups_of(s.as_str()));
     let body = html! {
-        p.muted { a href=(links::groups_of(stage.as_str())) { "Groups of " (stage) } }
+        p.muted { a href=(back) { "Groups" @if let Some(stage) = stage { " of " (stage) } } }
         h1 { "Create a group" }
         @if let Some(error) = &form.top_error { p.alert role="alert" { (error) } }
         form.card method="post" action="/groups" {
             (layout::csrf(session))
-            input type="hidden" name="stage" value=(stage);
-            dl.facts { dt { "Stage" } dd #stage { (stage) } }
+            @if let Some(stage) = stage {
+                input type="hidden" name="stage" value=(stage);
+                dl.facts { dt { "Stage" } dd #stage { (stage) } }
+            } @else {
+                fieldset #stage aria-invalid=[stage_error.map(|_| "true")]
+                    aria-describedby=[described_by("stage", stage_error)] {
+                    legend { "Stage of the new group (it never changes afterwards)" }
+                    @for s in &config.daemon.stages {
+                        label.check { input type="radio" name="stage" value=(s) required; (s) }
+                    }
+                }
+                (field_error("stage", stage_error))
+            }
             label for="name" { "Name" }
             input #name type="text" name="name" value=(form.name) required autofocus
                 aria-invalid=[name_error.map(|_| "true")]
@@ -250,7 +279,7 @@ fn create_page(config: &Config, session: &Session, stage: &Stage, form: &CreateF
             (roles::picker(config, &form.roles, &form.roles_text, form.roles_error.as_deref()))
             div.actions {
                 button type="submit" { "Create group" }
-                a href=(links::groups_of(stage.as_str())) { "Cancel" }
+                a href=(back) { "Cancel" }
             }
         }
     };

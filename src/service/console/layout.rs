@@ -66,7 +66,11 @@ pub(super) fn page(title: &str, current: Nav, session: &Session, body: Markup) -
     shell(title, false, session, current, body)
 }
 
-/// As [`page`], reloading itself every second (a run still going).
+/// How often a [`refreshing_page`] reloads itself, in seconds.
+pub(super) const REFRESH_SECONDS: u32 = 3;
+
+/// As [`page`], reloading itself every [`REFRESH_SECONDS`] (a run still going); the page
+/// itself shows a "Refresh" link too.
 pub(super) fn refreshing_page(
     title: &str,
     current: Nav,
@@ -132,7 +136,7 @@ fn head(title: &str, refresh: bool) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             @if refresh {
-                meta http-equiv="refresh" content="1";
+                meta http-equiv="refresh" content=(REFRESH_SECONDS);
             }
             title { (title) " · idpsync console" }
             link rel="stylesheet" href="/assets/console.css";
@@ -190,4 +194,25 @@ pub(super) fn status_badge(status: &str) -> Markup {
         _ => "plain",
     };
     html! { span class=(format!("badge {tone}")) { (status) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_refreshing_page_reloads_itself_every_three_seconds() {
+        let session = Session {
+            id: "id".into(),
+            csrf: "csrf".into(),
+            flash: None,
+        };
+        let going = refreshing_page("Run", Nav::Runs, &session, html! {}).into_string();
+        assert!(
+            going.contains(r#"<meta http-equiv="refresh" content="3">"#),
+            "{going}"
+        );
+        let done = page("Run", Nav::Runs, &session, html! {}).into_string();
+        assert!(!done.contains("http-equiv"), "{done}");
+    }
 }

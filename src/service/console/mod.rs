@@ -33,6 +33,7 @@ mod users;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -90,6 +91,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/sign-in", get(signin::page).post(signin::sign_in))
         .route("/assets/console.css", get(assets::stylesheet))
         .merge(pages)
+        // Forms are small: no body past 64 KiB is read, the sign-in form's included.
+        .layer(DefaultBodyLimit::max(form::MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn(headers::secure))
         .with_state(console)
 }

@@ -120,6 +120,7 @@ pub(super) async fn show(
         p.muted { a href="/runs" { "All runs" } }
         h1 { "Run" }
         p.subtitle { code { (id) } }
+        @if going { (refresh_note(&id)) }
         @match &started {
             Some(Started::Queued) => p #run-status.note role="status" data-state="queued" {
                 "Queued: it starts when the run in hand finishes. This page follows it."
@@ -169,6 +170,16 @@ pub(super) async fn show(
     })
 }
 
+/// What a run page still going says of its reloading, with a link to reload it now.
+fn refresh_note(id: &str) -> Markup {
+    html! {
+        p.muted {
+            "This page reloads itself every " (layout::REFRESH_SECONDS) " seconds. "
+            a #run-refresh href=(links::run(id)) { "Refresh" }
+        }
+    }
+}
+
 /// `GET /preview`: what a run would do now, writing nothing.
 pub(super) async fn preview(
     State(console): State<Console>,
@@ -185,4 +196,19 @@ pub(super) async fn preview(
         }
     };
     layout::page("Preview", Nav::Preview, &session, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_still_going_has_a_refresh_link_to_itself() {
+        let note = refresh_note("r 1").into_string();
+        assert!(note.contains("every 3 seconds"), "{note}");
+        assert!(
+            note.contains(r#"<a id="run-refresh" href="/runs/r%201">Refresh</a>"#),
+            "{note}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use axum::Extension;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -46,7 +47,22 @@ pub(super) async fn page(
 }
 
 /// `POST /sign-in`: a session for the right token.
-pub(super) async fn sign_in(State(console): State<Console>, body: Bytes) -> Response {
+pub(super) async fn sign_in(
+    State(console): State<Console>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let why = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "The form is larger than the console accepts (64 KiB); nobody was signed in."
+            } else {
+                "The form could not be read; nobody was signed in."
+            };
+            let body = html! { h1 { "Refused" } p.alert role="alert" { (why) } };
+            return (rejection.status(), bare("Refused", body)).into_response();
+        }
+    };
     let form = Form::parse(&body);
     let next = links::after_sign_in(form.text("next")).to_owned();
     let config = console.config();
