@@ -182,21 +182,24 @@ pub fn declared_line(config: &Config, stage: &str, name: &str) -> Option<Option<
 
 /// Declared groups the store does not hold yet (the next real run creates them) show as they will be.
 fn add_pending_declared(config: &Config, stage: Option<&Stage>, groups: &mut Vec<GroupView>) {
+    let stored: std::collections::HashSet<(String, String)> = groups
+        .iter()
+        .map(|g| (g.stage.clone(), crate::model::normalise_group_name(&g.name)))
+        .collect();
+    let before = groups.len();
     for declared in &config.groups {
         if stage.is_some_and(|s| *s != declared.stage) {
             continue;
         }
-        let stored = groups.iter().any(|g| {
-            g.stage == declared.stage.as_str()
-                && crate::model::normalise_group_name(&g.name) == declared.name.norm()
-        });
-        if !stored {
+        if !stored.contains(&(declared.stage.to_string(), declared.name.norm().to_owned())) {
             groups.extend(pending_declared(config, &declared.stage, &declared.name));
         }
     }
-    groups.sort_by(|a, b| {
-        (a.stage.as_bytes(), a.name.as_bytes()).cmp(&(b.stage.as_bytes(), b.name.as_bytes()))
-    });
+    if groups.len() > before {
+        groups.sort_by(|a, b| {
+            (a.stage.as_bytes(), a.name.as_bytes()).cmp(&(b.stage.as_bytes(), b.name.as_bytes()))
+        });
+    }
 }
 
 /// A declared group as it will be created, with no id (-1) and no members.

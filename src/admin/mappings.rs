@@ -36,6 +36,10 @@ pub struct MappingDoc {
 pub fn mapping_docs(config: &Config, state: &State) -> Result<Vec<MappingDoc>, StateError> {
     let (groups, former) = state.groups_and_former_names()?;
     let renamed = crate::mappings::renamed(&config.mappings, &groups, &former);
+    let stored: std::collections::HashSet<(&str, &str)> = groups
+        .iter()
+        .map(|g| (g.stage.as_str(), g.norm.as_str()))
+        .collect();
     let mut last_reads: Vec<(String, Vec<InactiveDoc>)> = Vec::new();
     for idp in &config.idps {
         let inactive = match state.stored_read(&idp.name)? {
@@ -53,9 +57,7 @@ pub fn mapping_docs(config: &Config, state: &State) -> Result<Vec<MappingDoc>, S
                 r.idp == idp && r.idp_group == m.idp_group && r.stage == stage && r.group == group
             })
             .map(crate::mappings::RenamedMapping::warning);
-        let exists = groups
-            .iter()
-            .any(|g| g.stage == stage && g.norm == m.group.norm())
+        let exists = stored.contains(&(stage, m.group.norm()))
             || warning.is_some()
             || config.declared_group(stage, m.group.norm()).is_some();
         let reason = if !config.daemon.stages.contains(&m.stage) {

@@ -60,6 +60,9 @@ pub struct Config {
     pub groups: Vec<DeclaredGroup>,
     /// `[[mapping]]` entries.
     pub mappings: Vec<MappingConfig>,
+    /// Where each declared group is in `groups`, by (stage, normalised name): a store of 10,000
+    /// declared groups is listed without a search of them all per group.
+    declared_at: std::collections::HashMap<(String, String), usize>,
 }
 
 /// `[daemon]`.
@@ -283,6 +286,11 @@ impl Config {
         if let Some(err) = doc.unclaimed_override() {
             return Err(err);
         }
+        let declared_at = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| ((g.stage.to_string(), g.name.norm().to_owned()), i))
+            .collect();
         Ok(Config {
             path: path.to_owned(),
             fingerprint: fingerprint(&text, env),
@@ -294,6 +302,7 @@ impl Config {
             apps,
             groups,
             mappings,
+            declared_at,
         })
     }
 
@@ -304,9 +313,9 @@ impl Config {
 
     /// The `[[group]]` entry declaring the group of normalised name `norm` in `stage`, if any.
     pub fn declared_group(&self, stage: &str, norm: &str) -> Option<&DeclaredGroup> {
-        self.groups
-            .iter()
-            .find(|g| g.stage.as_str() == stage && g.name.norm() == norm)
+        self.declared_at
+            .get(&(stage.to_owned(), norm.to_owned()))
+            .map(|&i| &self.groups[i])
     }
 
     /// Checks a role against the `[[app]]` catalogue (any role passes when there is none).

@@ -152,17 +152,27 @@ impl State {
 
     /// Every group (optionally of one stage), sorted by stage then name.
     pub fn list_groups(&self, stage: Option<&Stage>) -> Result<Vec<GroupView>, StateError> {
+        self.select_groups(stage, None)
+    }
+
+    /// The groups of `stage` (all when `None`) of normalised name `norm` (any when `None`),
+    /// sorted by stage then name.
+    fn select_groups(
+        &self,
+        stage: Option<&Stage>,
+        norm: Option<&str>,
+    ) -> Result<Vec<GroupView>, StateError> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT g.id, g.name, g.stage, g.description,
                         (SELECT group_concat(role, char(10)) FROM (SELECT role FROM group_roles WHERE group_id = g.id ORDER BY role)),
                         (SELECT count(DISTINCT user_id) FROM memberships WHERE group_id = g.id)
-                 FROM groups g WHERE ?1 IS NULL OR g.stage = ?1",
+                 FROM groups g WHERE (?1 IS NULL OR g.stage = ?1) AND (?2 IS NULL OR g.norm = ?2)",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([stage.map(Stage::as_str)], |r| {
+            .query_map(rusqlite::params![stage.map(Stage::as_str), norm], |r| {
                 let roles: Option<String> = r.get(4)?;
                 Ok(GroupView {
                     id: r.get(0)?,
@@ -190,9 +200,9 @@ impl State {
         name: &GroupName,
     ) -> Result<Option<GroupView>, StateError> {
         Ok(self
-            .list_groups(Some(stage))?
+            .select_groups(Some(stage), Some(name.norm()))?
             .into_iter()
-            .find(|g| crate::model::normalise_group_name(&g.name) == name.norm()))
+            .next())
     }
 
     /// The members of a group with their provenances, sorted by user key.
