@@ -183,6 +183,9 @@ impl<'a> Edits<'a> {
         let (stage, name) = (stage_of(self.config, stage)?, name_of(name)?);
         let shown = self.stored(&stage, &name)?;
         self.refuse_declared(&stage, &name, "existence")?;
+        if remove_members {
+            self.refuse_remote(&stage, "deletes that remove members")?;
+        }
         let lost = self
             .state
             .delete_preview(&stage, &name)
@@ -192,9 +195,6 @@ impl<'a> Edits<'a> {
                 detail: members_remain(&shown, &stage, &lost),
                 lost,
             });
-        }
-        if !lost.is_empty() {
-            self.refuse_remote(&stage, "deletes that remove members")?;
         }
         Ok(self
             .state

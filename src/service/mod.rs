@@ -3,7 +3,8 @@
 //! At start the state is opened and what a previous instance left half-done is closed (runs it
 //! left open are marked interrupted; the journal is finished — for the embedded store each
 //! IdP's apply is its own transaction, so nothing is pending; a remote store is sent what is
-//! pending at once, and after every login that journals a change), then the listener is bound, and
+//! pending at once, and after every login that journals a change), then the listener is bound (and
+//! `admin_listen`, for the admin API and the web console, when `admin_token_file` is set), and
 //! only then is the service ready. A run starts at once and then on the cron schedule; runs never
 //! overlap (one due while the last is still going is skipped and counted). A failing IdP is
 //! logged and counted and never stops the service. A reload swaps in a new configuration only
