@@ -81,6 +81,24 @@ impl Shared {
         ServedNow(Arc::new(move || shared.config().daemon.stages.clone()))
     }
 
+    /// Runs `work` as the administrator's edits (actor `api`) off the async workers: the one way
+    /// the admin API and the console write. The outer `Err` is the work having panicked.
+    async fn edit<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut crate::admin::Edits<'_>) -> Result<T, crate::admin::AdminError>
+        + Send
+        + 'static,
+    ) -> Result<Result<T, crate::admin::AdminError>, tokio::task::JoinError> {
+        let config = self.config();
+        tokio::task::spawn_blocking(move || {
+            let mut state =
+                State::open(&config.daemon.state).map_err(crate::admin::AdminError::State)?;
+            let mut edits = crate::admin::Edits::open(&config, &mut state, crate::admin::ACTOR)?;
+            work(&mut edits)
+        })
+        .await
+    }
+
     /// Reads the journal's depth into the gauges.
     async fn refresh_journal_gauges(&self) {
         let path = self.config().daemon.state.clone();

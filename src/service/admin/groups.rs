@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::body::{self, Q, Segments};
 use super::page::{Page, PageQuery};
 use super::{Problem, blocking};
-use crate::admin::{ACTOR, CreateGroup, Edits};
+use crate::admin::{CreateGroup, Edits};
 use crate::service::Shared;
 use crate::state::State;
 use crate::views::{self, GroupDoc, GroupListItem};
@@ -109,18 +109,15 @@ pub(super) struct DeletedDoc {
     lost: Vec<super::problem::LostDoc>,
 }
 
-/// Runs an edit on the state, as actor `api`, off the async workers.
+/// Runs an edit through [`Shared::edit`], its refusal as a problem document.
 async fn edit<T: Send + 'static>(
     shared: &Arc<Shared>,
     run: impl FnOnce(&mut Edits<'_>) -> Result<T, crate::admin::AdminError> + Send + 'static,
 ) -> Result<T, Problem> {
-    let config = shared.config();
-    blocking(move || {
-        let mut state = State::open(&config.daemon.state)?;
-        let mut edits = Edits::open(&config, &mut state, ACTOR)?;
-        Ok(run(&mut edits)?)
-    })
-    .await
+    match shared.edit(run).await {
+        Ok(done) => Ok(done?),
+        Err(_) => Err(super::internal()),
+    }
 }
 
 /// A stage in the path that is not one of `daemon.stages` names no group: 404.

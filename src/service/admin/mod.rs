@@ -24,7 +24,7 @@ use axum::routing::get;
 use super::Shared;
 
 pub(super) use auth::has_admin_token;
-pub(super) use problem::Problem;
+pub(super) use problem::{Problem, status_of};
 
 /// The routes of `admin_listen`: the API under `/v1/admin`, the console at `/`.
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -71,10 +71,15 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, Problem> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
-        Err(_) => Err(Problem::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the request's work failed; see the service's log",
-        )),
+        Err(_) => Err(internal()),
     }
+}
+
+/// The request's work panicked: `500`.
+fn internal() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the request's work failed; see the service's log",
+    )
 }

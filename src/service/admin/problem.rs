@@ -62,20 +62,29 @@ impl Problem {
     }
 }
 
+/// The HTTP status and the problem code of an administrator's refused operation: one mapping
+/// for the API's problem documents and the console's pages.
+pub(crate) fn status_of(e: &AdminError) -> (StatusCode, &'static str) {
+    match e {
+        AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        AdminError::Declared(_) => (StatusCode::CONFLICT, "declared_group"),
+        AdminError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        AdminError::RemoteStage(_) => (StatusCode::CONFLICT, "remote_stage"),
+        AdminError::MembersRemain { .. } => (StatusCode::CONFLICT, "members_remain"),
+        AdminError::UnknownRole(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_role"),
+        AdminError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+        AdminError::State(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    }
+}
+
 impl From<AdminError> for Problem {
     fn from(e: AdminError) -> Problem {
-        let detail = e.to_string();
+        let (status, code) = status_of(&e);
         match e {
-            AdminError::NotFound(_) => Problem::not_found(detail),
-            AdminError::Declared(_) => Problem::new(StatusCode::CONFLICT, "declared_group", detail),
-            AdminError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
-            AdminError::RemoteStage(_) => {
-                Problem::new(StatusCode::CONFLICT, "remote_stage", detail)
-            }
             AdminError::MembersRemain { detail, lost } => {
                 let mut problem = Problem::new(
-                    StatusCode::CONFLICT,
-                    "members_remain",
+                    status,
+                    code,
                     format!("{detail}; delete it with remove_members=true to remove them too"),
                 );
                 problem.members = Some(
@@ -88,18 +97,15 @@ impl From<AdminError> for Problem {
                 );
                 problem
             }
-            AdminError::UnknownRole(_) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_role", detail)
-            }
-            AdminError::Invalid(_) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail)
-            }
             AdminError::State(e) => {
                 tracing::error!(error = %e, "Admin API: the state could not be read or written.");
-                Problem::unavailable(
+                Problem::new(
+                    status,
+                    code,
                     "the state could not be read or written; see the service's log",
                 )
             }
+            other => Problem::new(status, code, other.to_string()),
         }
     }
 }

@@ -40,7 +40,7 @@ use axum::routing::{get, post};
 use maud::html;
 
 use super::Shared;
-use crate::admin::{ACTOR, AdminError, Edits};
+use crate::admin::{AdminError, Edits};
 use crate::config::Config;
 use crate::state::{State, StateError};
 use session::{Session, Sessions};
@@ -127,13 +127,7 @@ impl Console {
         &self,
         work: impl FnOnce(&mut Edits<'_>) -> Result<T, AdminError> + Send + 'static,
     ) -> Result<Result<T, AdminError>, Failure> {
-        let config = self.config();
-        let done = tokio::task::spawn_blocking(move || {
-            let mut state = State::open(&config.daemon.state).map_err(AdminError::State)?;
-            let mut edits = Edits::open(&config, &mut state, ACTOR)?;
-            work(&mut edits)
-        })
-        .await;
+        let done = self.shared.edit(work).await;
         match done {
             Ok(Err(AdminError::State(e))) => Err(Failure::Unavailable(e.to_string())),
             Ok(outcome) => Ok(outcome),
@@ -148,17 +142,9 @@ impl Console {
     }
 }
 
-/// The status of a page that shows a refused edit again.
+/// The status of a page that shows a refused edit again: the API's for the same refusal.
 fn refusal_status(e: &AdminError) -> StatusCode {
-    match e {
-        AdminError::NotFound(_) => StatusCode::NOT_FOUND,
-        AdminError::Declared(_)
-        | AdminError::Conflict(_)
-        | AdminError::MembersRemain { .. }
-        | AdminError::RemoteStage(_) => StatusCode::CONFLICT,
-        AdminError::UnknownRole(_) | AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        AdminError::State(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
+    super::admin::status_of(e).0
 }
 
 /// A page that cannot be shown, as a page that says why.
