@@ -74,23 +74,29 @@ pub(super) async fn approve(
         };
         return Ok(console.done(&session, "/refusals", why));
     };
-    let id = console.shared.start_run(approval_of(refusal));
+    let approval = approval_of(refusal);
+    let flags = allowed_in_words(&approval);
+    let id = console.shared.start_run(approval);
     Ok(console.done(
         &session,
         &links::run(&id),
         format!(
             "Approved the refusal of IdP {idp}: its reconcile is running with {}.",
-            allowed_in_words(&refusal.allow)
+            flags
         ),
     ))
 }
 
-/// The `--allow-…` flags of an `allow` command.
-fn allowed_in_words(allow: &str) -> String {
-    let flags: Vec<&str> = allow
-        .split_whitespace()
-        .skip_while(|w| !w.starts_with("--allow"))
-        .collect();
+/// The flags an approval runs with, in the words of the `allow` command: read from the options
+/// [`approval_of`] gives, so the page says what is run.
+fn allowed_in_words(approval: &crate::sync::RunOptions) -> String {
+    let mut flags = Vec::new();
+    if approval.allow_empty {
+        flags.push("--allow-empty".to_owned());
+    }
+    if let Some(n) = approval.allow_removals {
+        flags.push(format!("--allow-removals {n}"));
+    }
     if flags.is_empty() {
         "what the refusal names".to_owned()
     } else {
@@ -102,15 +108,22 @@ fn allowed_in_words(allow: &str) -> String {
 mod tests {
     use super::*;
 
+    fn words(allow: &str) -> String {
+        allowed_in_words(&approval_of(&crate::admin::RefusalDoc {
+            idp: "corp".into(),
+            run_id: "r".into(),
+            guard: "removals".into(),
+            detail: "d".into(),
+            allow: allow.into(),
+        }))
+    }
+
     #[test]
     fn the_flags_of_the_allow_command_are_named() {
         assert_eq!(
-            allowed_in_words("idpsync --config x.toml reconcile --idp corp --allow-removals 2"),
+            words("idpsync --config x.toml reconcile --idp corp --allow-removals 2"),
             "--allow-removals 2"
         );
-        assert_eq!(
-            allowed_in_words("idpsync reconcile"),
-            "what the refusal names"
-        );
+        assert_eq!(words("idpsync reconcile"), "what the refusal names");
     }
 }
